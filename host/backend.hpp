@@ -1,0 +1,29 @@
+// The interface each backend implements (internal; users see LstmOptimizer).
+#pragma once
+
+#include "l2o/device.hpp"
+#include "l2o/weights.hpp"
+
+#include <cstddef>
+#include <memory>
+
+namespace l2o {
+namespace detail {
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual void set_weights(const Weights& phi) = 0;
+  virtual void zero(float* data, std::size_t count, Stream stream) = 0;
+  virtual void step(float* theta, const float* grad, float* state, std::size_t n, Stream stream,
+                    int* found_nonfinite) = 0;
+  virtual bool last_step_skipped() = 0;
+};
+
+std::unique_ptr<Backend> make_cpu_backend(const Weights& phi);
+#if L2O_WITH_CUDA
+std::unique_ptr<Backend> make_cuda_backend(const Weights& phi);
+#endif
+
+}  // namespace detail
+}  // namespace l2o

@@ -1,0 +1,265 @@
+// Checkpoint files; the format is documented in docs/checkpoint-format.md.
+#include "l2o/checkpoint.hpp"
+
+#include "l2o/error.hpp"
+
+#include <zlib.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fcntl.h>
+#include <fstream>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace l2o {
+namespace {
+
+constexpr char kMagic[8] = {'L', '2', 'O', 'C', 'K', 'P', 'T', '\x1a'};
+constexpr std::uint32_t kByteOrderMark = 0x01020304u;
+constexpr std::size_t kHeaderBytes = 24;   // magic, version, byte order, section count, reserved
+constexpr std::size_t kSectionHead = 16;   // tag, reserved, length
+constexpr std::size_t kConfBytes = 24;
+
+bool host_is_little_endian() {
+  const std::uint32_t one = 1;
+  unsigned char b;
+  std::memcpy(&b, &one, 1);
+  return b == 1;
+}
+
+class Writer {
+ public:
+  template <class T>
+  void put(const T& v) { append(&v, sizeof v); }
+  void append(const void* p, std::size_t n) {
+    const auto* c = static_cast<const std::uint8_t*>(p);
+    bytes.insert(bytes.end(), c, c + n);
+  }
+  void section(const std::string& tag, const std::vector<std::uint8_t>& payload) {
+    append(tag.data(), 4);
+    put<std::uint32_t>(0);
+    put<std::uint64_t>(payload.size());
+    append(payload.data(), payload.size());
+  }
+  std::vector<std::uint8_t> bytes;
+};
+
+class Reader {
+ public:
+  Reader(const std::string& path, const std::uint8_t* p, std::size_t n)
+      : path_(path), p_(p), n_(n) {}
+  template <class T>
+  T get(const char* what) {
+    T v;
+    need(sizeof v, what);
+    std::memcpy(&v, p_ + pos_, sizeof v);
+    pos_ += sizeof v;
+    return v;
+  }
+  const std::uint8_t* take(std::size_t n, const char* what) {
+    need(n, what);
+    const std::uint8_t* r = p_ + pos_;
+    pos_ += n;
+    return r;
+  }
+  std::size_t remaining() const { return n_ - pos_; }
+
+ private:
+  void need(std::size_t k, const char* what) {
+    if (k > n_ - pos_)
+      fail("checkpoint '", path_, "': truncated: ", what, " needs ", k, " bytes at offset ", pos_,
+           ", only ", n_ - pos_, " left");
+  }
+  std::string path_;
+  const std::uint8_t* p_;
+  std::size_t n_;
+  std::size_t pos_ = 0;
+};
+
+std::vector<std::uint8_t> encode_config(const OptimizerConfig& c) {
+  Writer w;
+  w.put<std::uint32_t>(static_cast<std::uint32_t>(c.layers));
+  w.put<std::uint32_t>(static_cast<std::uint32_t>(c.hidden));
+  w.put<std::uint32_t>(static_cast<std::uint32_t>(c.preprocess));
+  w.put<float>(c.p);
+  w.put<float>(c.output_scale);
+  w.put<float>(c.forget_bias);
+  return w.bytes;
+}
+
+std::uint32_t crc32_of(const std::uint8_t* p, std::size_t n) {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  while (n > 0) {  // zlib takes uInt lengths
+    const uInt chunk = n > (1u << 30) ? (1u << 30) : static_cast<uInt>(n);
+    crc = crc32(crc, p, chunk);
+    p += chunk;
+    n -= chunk;
+  }
+  return static_cast<std::uint32_t>(crc);
+}
+
+std::vector<std::uint8_t> read_all(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail("cannot open '", path, "': ", std::strerror(errno));
+  std::vector<std::uint8_t> data((std::istreambuf_iterator<char>(in)),
+                                 std::istreambuf_iterator<char>());
+  if (in.bad()) fail("cannot read '", path, "': ", std::strerror(errno));
+  return data;
+}
+
+}  // namespace
+
+void write_file_atomically(const std::string& path, const void* data, std::size_t size) {
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) fail("cannot create '", tmp, "' to write '", path, "': ", std::strerror(errno));
+  const auto* p = static_cast<const char*>(data);
+  std::size_t left = size;
+  while (left > 0) {
+    const ssize_t k = ::write(fd, p, left);
+    if (k < 0 && errno == EINTR) continue;
+    if (k <= 0) {
+      const int err = errno;
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      fail("cannot write '", tmp, "': ", std::strerror(err));
+    }
+    p += k;
+    left -= static_cast<std::size_t>(k);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    fail("cannot flush '", tmp, "': ", std::strerror(err));
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    fail("cannot rename '", tmp, "' to '", path, "': ", std::strerror(err));
+  }
+}
+
+void save_checkpoint(const std::string& path, const Checkpoint& ckpt) {
+  if (!host_is_little_endian()) fail("checkpoints are little-endian; this host is not");
+  const Weights& phi = ckpt.phi;
+  phi.config().validate();
+  if (phi.size() != phi.layout().count())
+    fail("save_checkpoint: weights hold ", phi.size(), " values, the configuration needs ",
+         phi.layout().count());
+  Writer w;
+  w.append(kMagic, sizeof kMagic);
+  w.put<std::uint32_t>(kCheckpointVersion);
+  w.put<std::uint32_t>(kByteOrderMark);
+  w.put<std::uint32_t>(static_cast<std::uint32_t>(2 + ckpt.sections.size()));
+  w.put<std::uint32_t>(0);
+  w.section("CONF", encode_config(phi.config()));
+  Writer weights;
+  weights.put<std::uint64_t>(phi.size());
+  weights.append(phi.data(), phi.size() * sizeof(float));
+  w.section("PHI ", weights.bytes);
+  for (const auto& [tag, payload] : ckpt.sections) {
+    if (tag.size() != 4 || tag == "CONF" || tag == "PHI ")
+      fail("save_checkpoint: section tag '", tag, "': expected 4 characters, not CONF or PHI");
+    w.section(tag, payload);
+  }
+  w.put<std::uint32_t>(crc32_of(w.bytes.data(), w.bytes.size()));
+  write_file_atomically(path, w.bytes.data(), w.bytes.size());
+}
+
+void save_weights(const std::string& path, const Weights& phi) { save_checkpoint(path, {phi, {}}); }
+
+Checkpoint load_checkpoint(const std::string& path) {
+  const std::vector<std::uint8_t> data = read_all(path);
+  const std::string where = "checkpoint '" + path + "'";
+  if (data.size() < sizeof kMagic || std::memcmp(data.data(), kMagic, sizeof kMagic) != 0)
+    fail(where, ": not an l2o checkpoint (wrong magic bytes)");
+  if (data.size() < kHeaderBytes + 4)
+    fail(where, ": truncated: ", data.size(), " bytes, a checkpoint has at least ",
+         kHeaderBytes + 4);
+  Reader r(path, data.data(), data.size() - 4);
+  r.take(sizeof kMagic, "magic");
+  const auto version = r.get<std::uint32_t>("version");
+  const auto bom = r.get<std::uint32_t>("byte order");
+  if (bom != kByteOrderMark)
+    fail(where, ": byte-order mark 0x", std::hex, bom, " instead of 0x", kByteOrderMark,
+         " (written on a machine of other endianness, or damaged)");
+  if (version != kCheckpointVersion)
+    fail(where, ": format version ", version, ", this l2o reads version ", kCheckpointVersion);
+  std::uint32_t stored_crc;
+  std::memcpy(&stored_crc, data.data() + data.size() - 4, 4);
+  const std::uint32_t crc = crc32_of(data.data(), data.size() - 4);
+  if (crc != stored_crc)
+    fail(where, ": checksum mismatch (CRC-32 stored 0x", std::hex, stored_crc, ", computed 0x", crc,
+         "): the file is damaged or truncated");
+  const auto count = r.get<std::uint32_t>("section count");
+  r.get<std::uint32_t>("reserved");
+
+  bool have_conf = false, have_phi = false;
+  OptimizerConfig config;
+  std::vector<float> values;
+  Checkpoint out;
+  for (std::uint32_t s = 0; s < count; ++s) {
+    const std::uint8_t* tagp = r.take(4, "section tag");
+    const std::string tag(reinterpret_cast<const char*>(tagp), 4);
+    r.get<std::uint32_t>("section flags");
+    const auto len = r.get<std::uint64_t>("section length");
+    if (len > r.remaining())
+      fail(where, ": truncated: section '", tag, "' claims ", len, " bytes, ", r.remaining(),
+           " remain");
+    const std::uint8_t* payload = r.take(static_cast<std::size_t>(len), "section");
+    Reader sr(path, payload, static_cast<std::size_t>(len));
+    if (tag == "CONF") {
+      if (len != kConfBytes)
+        fail(where, ": CONF section of ", len, " bytes, expected ", kConfBytes);
+      config.layers = static_cast<int>(sr.get<std::uint32_t>("layers"));
+      config.hidden = static_cast<int>(sr.get<std::uint32_t>("hidden"));
+      config.preprocess = static_cast<Preprocess>(sr.get<std::uint32_t>("preprocess"));
+      config.p = sr.get<float>("p");
+      config.output_scale = sr.get<float>("output_scale");
+      config.forget_bias = sr.get<float>("forget_bias");
+      have_conf = true;
+    } else if (tag == "PHI ") {
+      const auto n = sr.get<std::uint64_t>("weight count");
+      if (n != sr.remaining() / sizeof(float) || sr.remaining() % sizeof(float) != 0)
+        fail(where, ": PHI section says ", n, " weights but holds ", sr.remaining(), " bytes");
+      values.resize(static_cast<std::size_t>(n));
+      std::memcpy(values.data(), sr.take(values.size() * sizeof(float), "weights"),
+                  values.size() * sizeof(float));
+      have_phi = true;
+    } else {
+      out.sections[tag].assign(payload, payload + len);
+    }
+  }
+  if (r.remaining() != 0)
+    fail(where, ": ", r.remaining(), " unexpected bytes after the last section");
+  if (!have_conf || !have_phi)
+    fail(where, ": missing its ", have_conf ? "PHI" : "CONF", " section");
+  try {
+    config.validate();
+  } catch (const Error& e) {
+    fail(where, ": invalid configuration: ", e.what());
+  }
+  out.phi = Weights(config);
+  if (values.size() != out.phi.size())
+    fail(where, ": holds ", values.size(), " weights, its configuration (", describe(config),
+         ") needs ", out.phi.size());
+  for (std::size_t i = 0; i < values.size(); ++i)
+    if (!std::isfinite(values[i])) fail(where, ": weight ", i, " is ", values[i]);
+  out.phi.values() = std::move(values);
+  return out;
+}
+
+Weights load_weights(const std::string& path) { return load_checkpoint(path).phi; }
+
+Weights load_weights(const std::string& path, const OptimizerConfig& expected) {
+  Weights w = load_weights(path);
+  if (w.config() != expected)
+    fail("checkpoint '", path, "': its optimizer is '", describe(w.config()), "', expected '",
+         describe(expected), "'");
+  return w;
+}
+
+}  // namespace l2o

@@ -1,0 +1,114 @@
+// The CUDA backend: owns the device copy of phi and a flag for non-finite gradients, and
+// enqueues the check and step kernels on the caller's stream without synchronising.
+#include "backend.hpp"
+#include "cuda_check.hpp"
+#include "dispatch.hpp"
+
+#include "kernels/step_kernels.cuh"
+
+#include <algorithm>
+
+namespace l2o {
+namespace detail {
+namespace {
+
+constexpr int kThreads = 256;
+
+class CudaBackend final : public Backend {
+ public:
+  explicit CudaBackend(const Weights& phi) {
+    L2O_CUDA_CHECK(cudaGetDevice(&device_));
+    L2O_CUDA_CHECK(cudaDeviceGetAttribute(&sms_, cudaDevAttrMultiProcessorCount, device_));
+    L2O_CUDA_CHECK(cudaMalloc(&flag_, sizeof(int)));
+    L2O_CUDA_CHECK(cudaMemset(flag_, 0, sizeof(int)));
+    set_weights(phi);
+  }
+
+  ~CudaBackend() override {
+    cudaFree(phi_);  // errors here cannot be reported from a destructor
+    cudaFree(flag_);
+  }
+
+  void set_weights(const Weights& phi) override {
+    const std::size_t bytes = phi.size() * sizeof(float);
+    L2O_CUDA_CHECK(cudaDeviceSynchronize());  // no step in flight may read the old phi
+    if (bytes != phi_bytes_) {
+      L2O_CUDA_CHECK(cudaFree(phi_));
+      phi_ = nullptr;
+      L2O_CUDA_CHECK(cudaMalloc(&phi_, bytes));
+      phi_bytes_ = bytes;
+    }
+    L2O_CUDA_CHECK(cudaMemcpy(phi_, phi.data(), bytes, cudaMemcpyHostToDevice));
+    const OptimizerConfig& c = phi.config();
+    params_ = {phi_, phi.layout(), PreprocessParams::from(c), c.forget_bias, c.output_scale};
+    dispatch_hidden(c.hidden, [&](auto h) {
+      per_sm_ = blocks_per_sm(kernels::l2o_lstm_step_kernel<decltype(h)::value>, smem_bytes());
+    });
+  }
+
+  void zero(float* data, std::size_t count, Stream stream) override {
+    L2O_CUDA_CHECK(cudaMemsetAsync(data, 0, count * sizeof(float), stream));
+  }
+
+  void step(float* theta, const float* grad, float* state, std::size_t n, Stream stream,
+            int* found_nonfinite) override {
+    last_stream_ = stream;
+    L2O_CUDA_CHECK(cudaMemsetAsync(flag_, 0, sizeof(int), stream));
+    const std::size_t want = (n + kThreads - 1) / kThreads;
+    const std::size_t sms = static_cast<std::size_t>(sms_);
+    const int check_blocks = static_cast<int>(std::min<std::size_t>(want, 4 * sms));
+    kernels::l2o_check_finite_kernel<<<check_blocks, kThreads, 0, stream>>>(grad, n, flag_);
+    L2O_CUDA_CHECK_LAUNCH();
+    // One wave of resident blocks, each looping over coordinates: phi is copied into
+    // shared memory once per block, not once per 256 coordinates.
+    const int blocks = static_cast<int>(std::min<std::size_t>(want, sms * per_sm_));
+    dispatch_hidden(params_.layout.hidden, [&](auto h) {
+      kernels::l2o_lstm_step_kernel<decltype(h)::value><<<blocks, kThreads, smem_bytes(), stream>>>(
+          params_, theta, grad, state, n, flag_, found_nonfinite);
+      L2O_CUDA_CHECK_LAUNCH();
+    });
+  }
+
+  bool last_step_skipped() override {
+    int v = 0;
+    L2O_CUDA_CHECK(cudaMemcpyAsync(&v, flag_, sizeof v, cudaMemcpyDeviceToHost, last_stream_));
+    L2O_CUDA_CHECK(cudaStreamSynchronize(last_stream_));
+    return v != 0;
+  }
+
+ private:
+  std::size_t smem_bytes() const { return params_.layout.count() * sizeof(float); }
+
+  // Resident blocks per SM for this kernel and shared memory size, raising the kernel's
+  // dynamic shared-memory limit past the default 48 KB when phi needs it.
+  template <class Kernel>
+  int blocks_per_sm(Kernel kernel, std::size_t smem) {
+    if (smem > 48 * 1024)
+      L2O_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                          static_cast<int>(smem)));
+    int per_sm = 0;
+    L2O_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, smem));
+    if (per_sm < 1)
+      fail("the LSTM step kernel cannot run: phi needs ", smem,
+           " bytes of shared memory per block, more than this device offers");
+    return per_sm;
+  }
+
+  int device_ = 0;
+  int sms_ = 1;
+  float* phi_ = nullptr;
+  std::size_t phi_bytes_ = 0;
+  int* flag_ = nullptr;
+  int per_sm_ = 1;
+  Stream last_stream_ = nullptr;
+  kernels::StepParams params_{};
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cuda_backend(const Weights& phi) {
+  return std::make_unique<CudaBackend>(phi);
+}
+
+}  // namespace detail
+}  // namespace l2o

@@ -1,0 +1,56 @@
+#include "l2o/device.hpp"
+
+#include "l2o/error.hpp"
+
+#if L2O_WITH_CUDA
+#include <cuda_runtime.h>
+#endif
+
+namespace l2o {
+
+std::string to_string(Device d) {
+  switch (d) {
+    case Device::kAuto: return "auto";
+    case Device::kCpu: return "cpu";
+    case Device::kCuda: return "cuda";
+  }
+  return "?";
+}
+
+Device parse_device(const std::string& name) {
+  if (name == "auto") return Device::kAuto;
+  if (name == "cpu") return Device::kCpu;
+  if (name == "cuda") return Device::kCuda;
+  fail("device '", name, "': expected auto, cpu or cuda");
+}
+
+bool cuda_available(std::string* why) {
+#if L2O_WITH_CUDA
+  int count = 0;
+  const cudaError_t e = cudaGetDeviceCount(&count);
+  if (e != cudaSuccess) {
+    if (why) *why = std::string("cudaGetDeviceCount failed: ") + cudaGetErrorString(e);
+    cudaGetLastError();  // clear the sticky-free error so later calls start clean
+    return false;
+  }
+  if (count == 0) {
+    if (why) *why = "no CUDA device found";
+    return false;
+  }
+  return true;
+#else
+  if (why) *why = "l2o was built without CUDA (L2O_CUDA=OFF or no nvcc at configure time)";
+  return false;
+#endif
+}
+
+Device resolve(Device d) {
+  if (d == Device::kCpu) return d;
+  std::string why;
+  const bool ok = cuda_available(&why);
+  if (d == Device::kAuto) return ok ? Device::kCuda : Device::kCpu;
+  if (!ok) fail("the CUDA backend was requested but is not usable: ", why);
+  return Device::kCuda;
+}
+
+}  // namespace l2o

@@ -1,0 +1,56 @@
+#include "l2o/optimizer.hpp"
+
+#include "backend.hpp"
+#include "l2o/error.hpp"
+
+namespace l2o {
+
+LstmOptimizer::LstmOptimizer(const Weights& phi, Device device) : phi_(phi) {
+  phi_.config().validate();
+  if (phi_.size() != phi_.layout().count())
+    fail("LstmOptimizer: weights hold ", phi_.size(), " values, the configuration needs ",
+         phi_.layout().count());
+  device_ = resolve(device);
+#if L2O_WITH_CUDA
+  if (device_ == Device::kCuda) {
+    backend_ = detail::make_cuda_backend(phi_);
+    return;
+  }
+#endif
+  backend_ = detail::make_cpu_backend(phi_);
+}
+
+LstmOptimizer::~LstmOptimizer() = default;
+LstmOptimizer::LstmOptimizer(LstmOptimizer&&) noexcept = default;
+LstmOptimizer& LstmOptimizer::operator=(LstmOptimizer&&) noexcept = default;
+
+void LstmOptimizer::set_weights(const Weights& phi) {
+  if (phi.config() != phi_.config())
+    fail("set_weights: configuration '", describe(phi.config()), "' differs from the optimizer's '",
+         describe(phi_.config()), "'");
+  backend_->set_weights(phi);
+  phi_ = phi;
+}
+
+std::size_t LstmOptimizer::state_size(std::size_t n) const {
+  return static_cast<std::size_t>(config().state_dim()) * n;
+}
+
+void LstmOptimizer::reset_state(float* state, std::size_t n, Stream stream) const {
+  if (n == 0) return;
+  if (!state) fail("reset_state: state is null for n = ", n);
+  backend_->zero(state, state_size(n), stream);
+}
+
+void LstmOptimizer::step(float* theta, const float* grad, float* state, std::size_t n,
+                         Stream stream, int* found_nonfinite) {
+  if (n == 0) return;
+  if (!theta || !grad || !state)
+    fail("step: null pointer for n = ", n, " (theta ", static_cast<const void*>(theta), ", grad ",
+         static_cast<const void*>(grad), ", state ", static_cast<const void*>(state), ")");
+  backend_->step(theta, grad, state, n, stream, found_nonfinite);
+}
+
+bool LstmOptimizer::last_step_skipped() { return backend_->last_step_skipped(); }
+
+}  // namespace l2o

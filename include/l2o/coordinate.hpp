@@ -1,0 +1,229 @@
+// The per-coordinate maths of the LSTM optimizer, written once for both backends.
+//
+// MISSION.md §1 and §3: every optimizee coordinate runs the same small network,
+//   x_t = P(grad_t);  (h, c)_l = LSTM_l(input_l, (h, c)_l)  for each stacked layer;
+//   update = output_scale * (w_o . h_last + b_o);  theta += update.
+// The CPU backend instantiates these templates with a pack of SIMD lanes (several
+// coordinates at once), the CUDA kernel with a plain float (one coordinate per thread).
+// The value type V needs +, -, * with V and float, 1.0f / V, unary minus, and an
+// exp_f(V) overload found by argument-dependent lookup.
+//
+// State access goes through an accessor with load(k) -> V and store(k, V), where
+// k in [0, state_dim) is row (layer * 2 + {0: h, 1: c}) * H + unit: the CPU backend
+// reads a SIMD vector of neighbouring coordinates, the CUDA kernel one float, both from
+// the structure-of-arrays buffer state[k * n + i].
+#pragma once
+
+#include "l2o/config.hpp"
+#include "l2o/hd.hpp"
+#include "l2o/layout.hpp"
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+namespace l2o {
+namespace math {
+
+L2O_HD float bits_to_float(std::uint32_t u) {
+#if L2O_DEVICE_CODE
+  return __uint_as_float(u);
+#else
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+#endif
+}
+
+L2O_HD std::uint32_t float_to_bits(float f) {
+#if L2O_DEVICE_CODE
+  return __float_as_uint(f);
+#else
+  std::uint32_t u;
+  std::memcpy(&u, &f, sizeof u);
+  return u;
+#endif
+}
+
+// e^x in fp32. On the device the hardware approximation (__expf, ~2 ulp for |x| < 88);
+// on the host a Cody-Waite reduction with a degree-6 polynomial (Cephes expf, ~1 ulp),
+// branch-free so the compiler vectorises it across lanes. NaN propagates; the input is
+// clamped to the range where the result is a normal float (the LSTM only ever feeds the
+// result into 1 / (1 + e^x), where the clamp changes nothing visible in fp32).
+L2O_HD float exp_f(float x) {
+#if L2O_DEVICE_CODE
+  return __expf(x);
+#else
+  x = x < -87.33654f ? -87.33654f : x;
+  x = x > 88.37626f ? 88.37626f : x;
+  // Round x*log2(e) to an integer n held in the low mantissa bits of t (1.5 * 2^23 shift).
+  const float t = x * 1.44269504088896341f + 12582912.0f;
+  const float n = t - 12582912.0f;
+  float r = x - n * 0.693359375f;  // ln 2 split in two for an exact reduction
+  r = r + n * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  const float y = p * r * r + r + 1.0f;
+  // 2^n from the integer in t's mantissa: (n + 127) << 23, in unsigned arithmetic.
+  const std::uint32_t scale = (float_to_bits(t) - 0x4B400000u + 127u) << 23;
+  return y * bits_to_float(scale);
+#endif
+}
+
+L2O_HD float log_f(float x) {
+#if L2O_DEVICE_CODE
+  return __logf(x);
+#else
+  return std::log(x);
+#endif
+}
+
+L2O_HD float abs_f(float x) { return x < 0.0f ? -x : x; }
+
+template <class V>
+L2O_HD V sigmoid(V x) {
+  return 1.0f / (1.0f + exp_f(-x));
+}
+
+// tanh(x) = 2 sigmoid(2x) - 1: absolute error ~1e-7, and no separate transcendental.
+template <class V>
+L2O_HD V tanh(V x) {
+  return 2.0f * sigmoid(2.0f * x) - 1.0f;
+}
+
+}  // namespace math
+
+// Preprocessing constants, derived once from the configuration.
+struct PreprocessParams {
+  int two_inputs;   // 0: raw gradient (kNone), 1: log-magnitude and sign (kLogSign)
+  float inv_p;      // 1 / p
+  float threshold;  // e^-p: below it the gradient is "small"
+  float exp_p;      // e^p
+
+  static PreprocessParams from(const OptimizerConfig& c) {
+    PreprocessParams q;
+    q.two_inputs = c.preprocess == Preprocess::kLogSign ? 1 : 0;
+    q.inv_p = 1.0f / c.p;
+    q.threshold = static_cast<float>(std::exp(-static_cast<double>(c.p)));
+    q.exp_p = static_cast<float>(std::exp(static_cast<double>(c.p)));
+    return q;
+  }
+};
+
+// The paper's Appendix A (equivalently the reference code's max(log(|g|)/p, -1) and
+// clip(g e^p, -1, 1) without its epsilon):
+//   |g| >= e^-p : (log|g| / p, sgn g)
+//   otherwise   : (-1, e^p g)
+// With kNone the single input is g itself. Writes num_inputs() values to x.
+L2O_HD void preprocess(float g, const PreprocessParams& q, float* x) {
+  if (!q.two_inputs) {
+    x[0] = g;
+    return;
+  }
+  const float a = math::abs_f(g);
+  if (a >= q.threshold) {
+    x[0] = math::log_f(a) * q.inv_p;
+    x[1] = g > 0.0f ? 1.0f : -1.0f;
+  } else {
+    x[0] = -1.0f;
+    x[1] = g * q.exp_p;
+  }
+}
+
+// One LSTM cell on one coordinate (or one pack of lanes):
+//   z = W [in ; h] + b;  i, f, o = sigmoid(z_i), sigmoid(z_f + forget_bias), sigmoid(z_o);
+//   g = tanh(z_g);  c = f c + i g;  h = o tanh(c).
+// W is row-major 4H x (nin + H) with gates in the order i, f, g, o; in has H slots of
+// which the first nin are used. h and c are updated in place. If act is not null it
+// receives the activations i, f, g, o (4H values), which the backward pass needs.
+template <int H, class V>
+L2O_HD void lstm_cell_forward(const float* __restrict__ W, const float* __restrict__ b, int nin,
+                              const V* in, V* h, V* c, float forget_bias, V* act = nullptr) {
+  const int ld = nin + H;
+  V z[4 * H];
+#if L2O_DEVICE_CODE
+#pragma unroll
+#endif
+  for (int r = 0; r < 4 * H; ++r) {
+    const float* w = W + r * ld;
+    V acc = V(0.0f) + b[r];
+#if L2O_DEVICE_CODE
+#pragma unroll
+#endif
+    for (int k = 0; k < H; ++k)
+      if (k < nin) acc = acc + w[k] * in[k];
+    const float* wh = w + nin;
+#if L2O_DEVICE_CODE
+#pragma unroll
+#endif
+    for (int j = 0; j < H; ++j) acc = acc + wh[j] * h[j];
+    z[r] = acc;
+  }
+#if L2O_DEVICE_CODE
+#pragma unroll
+#endif
+  for (int j = 0; j < H; ++j) {
+    const V ig = math::sigmoid(z[j]);
+    const V fg = math::sigmoid(z[H + j] + forget_bias);
+    const V gg = math::tanh(z[2 * H + j]);
+    const V og = math::sigmoid(z[3 * H + j]);
+    c[j] = fg * c[j] + ig * gg;
+    h[j] = og * math::tanh(c[j]);
+    if (act) {
+      act[j] = ig;
+      act[H + j] = fg;
+      act[2 * H + j] = gg;
+      act[3 * H + j] = og;
+    }
+  }
+}
+
+// One optimizer step on one coordinate (or pack): runs the stacked cells on the inputs x
+// (num_inputs values from preprocess) with the state read and written through `state`,
+// and returns the update output_scale * (w_o . h_last + b_o).
+template <int H, class V, class StateIO>
+L2O_HD V lstm_forward_step(const float* __restrict__ phi, const WeightLayout& L,
+                           float forget_bias, float output_scale, const V* x, StateIO& state) {
+  V in[H];
+#if L2O_DEVICE_CODE
+#pragma unroll
+#endif
+  for (int k = 0; k < H; ++k) in[k] = k < L.num_inputs ? x[k < 2 ? k : 0] : V(0.0f);
+  for (int l = 0; l < L.layers; ++l) {
+    V h[H], c[H];
+#if L2O_DEVICE_CODE
+#pragma unroll
+#endif
+    for (int j = 0; j < H; ++j) {
+      h[j] = state.load((2 * l) * H + j);
+      c[j] = state.load((2 * l + 1) * H + j);
+    }
+    lstm_cell_forward<H>(phi + L.w_offset(l), phi + L.b_offset(l), L.layer_input(l), in, h, c,
+                         forget_bias);
+#if L2O_DEVICE_CODE
+#pragma unroll
+#endif
+    for (int j = 0; j < H; ++j) {
+      state.store((2 * l) * H + j, h[j]);
+      state.store((2 * l + 1) * H + j, c[j]);
+      in[j] = h[j];
+    }
+  }
+  const float* wo = phi + L.out_w_offset();
+  V out = V(0.0f) + phi[L.out_b_offset()];
+#if L2O_DEVICE_CODE
+#pragma unroll
+#endif
+  for (int j = 0; j < H; ++j) out = out + wo[j] * in[j];
+  return output_scale * out;
+}
+
+// True for finite floats (no NaN, no Inf), by the exponent bits so that it holds even
+// under fast-math flags.
+L2O_HD bool is_finite(float v) { return (math::float_to_bits(v) & 0x7F800000u) != 0x7F800000u; }
+
+}  // namespace l2o

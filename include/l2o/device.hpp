@@ -1,0 +1,30 @@
+// Where l2o computes: the CPU backend (always built, the default) or the CUDA backend.
+#pragma once
+
+#include <string>
+
+// cudaStream_t without the CUDA headers: cuda_runtime.h defines cudaStream_t as CUstream_st*.
+struct CUstream_st;
+
+namespace l2o {
+
+using Stream = CUstream_st*;  // a cudaStream_t; nullptr is the default stream
+
+enum class Device {
+  kAuto,  // CUDA when l2o was built with it and a device is usable, else the CPU
+  kCpu,
+  kCuda,
+};
+
+std::string to_string(Device d);
+Device parse_device(const std::string& name);  // "auto" | "cpu" | "cuda"
+
+// True when this build has the CUDA backend and at least one device is usable. When
+// false and why is given, *why says what is missing (build option or CUDA's error text).
+bool cuda_available(std::string* why = nullptr);
+
+// kAuto resolved to the backend that would be used; kCuda checked to be usable (throws
+// l2o::Error with the reason otherwise).
+Device resolve(Device d);
+
+}  // namespace l2o

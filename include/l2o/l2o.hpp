@@ -1,0 +1,10 @@
+// The whole public API of l2o.
+#pragma once
+
+#include "l2o/checkpoint.hpp"
+#include "l2o/config.hpp"
+#include "l2o/device.hpp"
+#include "l2o/error.hpp"
+#include "l2o/optimizer.hpp"
+#include "l2o/version.hpp"
+#include "l2o/weights.hpp"

@@ -1,0 +1,65 @@
+// LstmOptimizer: the learned update rule of Andrychowicz et al. (2016), applied
+// coordinatewise to any flat parameter vector.
+#pragma once
+
+#include "l2o/config.hpp"
+#include "l2o/device.hpp"
+#include "l2o/weights.hpp"
+
+#include <cstddef>
+#include <memory>
+
+namespace l2o {
+
+namespace detail {
+class Backend;
+}
+
+class LstmOptimizer {
+ public:
+  // Copies phi into the backend (device memory for CUDA). Device::kCuda without a usable
+  // device throws l2o::Error; kAuto falls back to the CPU.
+  explicit LstmOptimizer(const Weights& phi, Device device = Device::kAuto);
+  ~LstmOptimizer();
+  LstmOptimizer(LstmOptimizer&&) noexcept;
+  LstmOptimizer& operator=(LstmOptimizer&&) noexcept;
+
+  Device device() const { return device_; }
+  const OptimizerConfig& config() const { return phi_.config(); }
+  const Weights& weights() const { return phi_; }
+  // Replaces phi; the configuration must be the same. On CUDA the copy is complete when
+  // this returns (it synchronises with the device).
+  void set_weights(const Weights& phi);
+
+  // Floats of LSTM state for n coordinates: config().state_dim() * n, laid out as
+  // structure of arrays: row k = (layer * 2 + {0: h, 1: c}) * hidden + unit holds
+  // state[k * n + i] for coordinates i = 0..n-1.
+  std::size_t state_size(std::size_t n) const;
+
+  // Zeroes the state of n coordinates (a fresh optimizee starts from h = c = 0).
+  void reset_state(float* state, std::size_t n, Stream stream = nullptr) const;
+
+  // One step theta += g(grad, state; phi) for n coordinates, state carried in place.
+  // Pointers are host memory for the CPU backend and device memory for CUDA, where the
+  // step is enqueued on `stream` and never synchronises with the host.
+  //
+  // Non-finite gradients: if any grad[i] is NaN or +-Inf, the whole step is skipped —
+  // theta and state are left exactly as they were — and, when found_nonfinite is given
+  // (memory of the backend: host int for the CPU, device int for CUDA), *found_nonfinite
+  // is set to 1; it is never cleared, so it can collect several steps like AMP's found_inf.
+  // last_step_skipped() tells the same without a flag of the caller's.
+  void step(float* theta, const float* grad, float* state, std::size_t n, Stream stream = nullptr,
+            int* found_nonfinite = nullptr);
+
+  // Whether the most recent step() was skipped for a non-finite gradient. On CUDA this
+  // waits for that step to finish. Steps of one LstmOptimizer on different streams at
+  // the same time share this flag: use one object per concurrent stream.
+  bool last_step_skipped();
+
+ private:
+  Weights phi_;
+  Device device_;
+  std::unique_ptr<detail::Backend> backend_;
+};
+
+}  // namespace l2o

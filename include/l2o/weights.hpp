@@ -1,0 +1,54 @@
+// Weights phi of the LSTM optimizer: one flat float buffer with named views.
+#pragma once
+
+#include "l2o/config.hpp"
+#include "l2o/layout.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace l2o {
+
+// A non-owning view of one matrix (rows x cols, row-major) or vector (cols == 1) of phi.
+struct MatrixView {
+  float* data;
+  int rows;
+  int cols;
+  float& operator()(int r, int c) const { return data[static_cast<std::size_t>(r) * cols + c]; }
+  std::size_t size() const { return static_cast<std::size_t>(rows) * cols; }
+};
+
+class Weights {
+ public:
+  Weights() = default;
+  // All zeros, sized for the configuration (validated).
+  explicit Weights(const OptimizerConfig& config);
+
+  // The reference code's initialisation: every matrix and bias from a normal with std
+  // 1/sqrt(fan_in) truncated at two standard deviations (fan_in = input + hidden for the
+  // LSTM layers, hidden for the output layer). Reproducible from the seed on every platform.
+  static Weights initialise(const OptimizerConfig& config, std::uint64_t seed);
+
+  const OptimizerConfig& config() const { return config_; }
+  const WeightLayout& layout() const { return layout_; }
+  std::size_t size() const { return data_.size(); }
+  float* data() { return data_.data(); }
+  const float* data() const { return data_.data(); }
+  std::vector<float>& values() { return data_; }
+  const std::vector<float>& values() const { return data_; }
+
+  MatrixView lstm_weight(int layer);  // 4H x (in + H), gates i, f, g, o
+  MatrixView lstm_bias(int layer);    // 4H x 1
+  MatrixView output_weight();         // 1 x H
+  float& output_bias();
+
+ private:
+  OptimizerConfig config_;
+  WeightLayout layout_;
+  std::vector<float> data_;
+};
+
+WeightLayout layout_of(const OptimizerConfig& config);
+
+}  // namespace l2o

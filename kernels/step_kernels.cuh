@@ -1,0 +1,66 @@
+// Kernels of the optimizer step (MISSION.md §3, forward). One thread per coordinate runs
+// the preprocessing, the stacked LSTM cells and the update from coordinate.hpp; phi sits
+// in shared memory, where every thread of a warp reads the same word (a broadcast); the
+// state is structure of arrays, so each of the state_dim loads and stores is coalesced.
+// Reference: the CPU backend (host/cpu_backend.cpp), compared in tests/test_cuda.cpp.
+#pragma once
+
+#include "l2o/coordinate.hpp"
+
+#include <cstddef>
+
+namespace l2o {
+namespace kernels {
+
+struct StepParams {
+  const float* phi;  // device copy of phi (layout.count() floats)
+  WeightLayout layout;
+  PreprocessParams pre;
+  float forget_bias;
+  float output_scale;
+};
+
+// State accessor for one coordinate: row k of the structure-of-arrays buffer.
+struct CoordStateIO {
+  float* base;  // state + i
+  std::size_t ld;
+  __device__ __forceinline__ float load(int k) const { return base[k * ld]; }
+  __device__ __forceinline__ void store(int k, float v) const { base[k * ld] = v; }
+};
+
+// Sets *flag = 1 when any of g[0..n) is NaN or +-Inf. Nothing is written otherwise, so
+// the caller clears the flag first.
+__global__ void l2o_check_finite_kernel(const float* __restrict__ g, std::size_t n, int* flag) {
+  bool bad = false;
+  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n;
+       i += std::size_t(gridDim.x) * blockDim.x)
+    bad |= !is_finite(g[i]);
+  if (__syncthreads_or(bad) && threadIdx.x == 0) *flag = 1;
+}
+
+// theta += g(grad, state; phi) for every coordinate, unless *skip is set by the check
+// kernel, in which case nothing changes and *found (if given) is set to 1.
+template <int H>
+__global__ void __launch_bounds__(256)
+    l2o_lstm_step_kernel(StepParams p, float* __restrict__ theta, const float* __restrict__ grad,
+                         float* __restrict__ state, std::size_t n, const int* __restrict__ skip,
+                         int* found) {
+  if (*skip) {
+    if (found && blockIdx.x == 0 && threadIdx.x == 0) *found = 1;
+    return;
+  }
+  extern __shared__ float s_phi[];
+  const int count = static_cast<int>(p.layout.count());
+  for (int k = threadIdx.x; k < count; k += blockDim.x) s_phi[k] = p.phi[k];
+  __syncthreads();
+  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n;
+       i += std::size_t(gridDim.x) * blockDim.x) {
+    float x[2] = {0.0f, 0.0f};
+    preprocess(grad[i], p.pre, x);
+    CoordStateIO io{state + i, n};
+    theta[i] += lstm_forward_step<H>(s_phi, p.layout, p.forget_bias, p.output_scale, x, io);
+  }
+}
+
+}  // namespace kernels
+}  // namespace l2o

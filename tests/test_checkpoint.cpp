@@ -1,0 +1,213 @@
+// Checkpoint round trip and every refusal case. The tests patch files by hand and
+// recompute the CRC-32 with their own bitwise implementation, so a refusal is tested for
+// the reason it names and not just for the checksum.
+#include "l2o/checkpoint.hpp"
+#include "l2o/error.hpp"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <string>
+#include <vector>
+
+namespace l2o {
+namespace {
+
+namespace fs = std::filesystem;
+using Bytes = std::vector<std::uint8_t>;
+
+std::uint32_t crc32_bitwise(const std::uint8_t* p, std::size_t n) {
+  std::uint32_t crc = 0xFFFFFFFFu;
+  for (std::size_t i = 0; i < n; ++i) {
+    crc ^= p[i];
+    for (int k = 0; k < 8; ++k) crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
+  }
+  return ~crc;
+}
+
+class CheckpointTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("l2o_ckpt_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+
+  static Bytes read(const std::string& p) {
+    std::ifstream in(p, std::ios::binary);
+    return Bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  }
+  static void write(const std::string& p, const Bytes& b) {
+    std::ofstream out(p, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
+  }
+  static void fix_crc(Bytes& b) {
+    const std::uint32_t crc = crc32_bitwise(b.data(), b.size() - 4);
+    std::memcpy(b.data() + b.size() - 4, &crc, 4);
+  }
+  // The error message load_checkpoint gives for these bytes ("" if it loads).
+  std::string refusal(const Bytes& b) {
+    const std::string p = path("bad.l2o");
+    write(p, b);
+    try {
+      load_checkpoint(p);
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "";
+  }
+
+  fs::path dir_;
+};
+
+// Offsets from docs/checkpoint-format.md: 24-byte header, then CONF (16 + 24 bytes).
+constexpr std::size_t kVersionAt = 8, kConfPayloadAt = 24 + 16, kPhiCountAt = 24 + 16 + 24 + 16;
+
+TEST_F(CheckpointTest, RoundTripKeepsConfigWeightsAndSections) {
+  OptimizerConfig cfg;
+  cfg.hidden = 8;
+  cfg.layers = 3;
+  cfg.p = 5.0f;
+  cfg.output_scale = 0.01f;
+  cfg.forget_bias = 0.5f;
+  Checkpoint ck{Weights::initialise(cfg, 9), {{"ADAM", {1, 2, 3}}, {"XTRA", {}}}};
+  const std::string p = path("phi.l2o");
+  save_checkpoint(p, ck);
+  const Checkpoint back = load_checkpoint(p);
+  EXPECT_EQ(back.phi.config(), cfg);
+  EXPECT_EQ(back.phi.values(), ck.phi.values());
+  EXPECT_EQ(back.sections, ck.sections);
+  EXPECT_EQ(load_weights(p, cfg).values(), ck.phi.values());
+  // Nothing but the checkpoint is left in the folder (the temporary file was renamed).
+  int files = 0;
+  for (const auto& e : fs::directory_iterator(dir_)) files += e.is_regular_file();
+  EXPECT_EQ(files, 1);
+}
+
+TEST_F(CheckpointTest, OverwriteIsAtomicAndFailureLeavesTheOldFile) {
+  const std::string p = path("phi.l2o");
+  const Weights a = Weights::initialise(OptimizerConfig{}, 1);
+  save_weights(p, a);
+  const Bytes before = read(p);
+  // Writing into a folder that does not exist fails and leaves nothing behind.
+  EXPECT_THROW(save_weights(path("missing/phi.l2o"), a), Error);
+  // A checkpoint whose weights do not fit their configuration is refused before writing.
+  Weights broken = a;
+  broken.values().pop_back();
+  EXPECT_THROW(save_weights(p, broken), Error);
+  EXPECT_EQ(read(p), before);
+}
+
+TEST_F(CheckpointTest, RefusesWrongMagic) {
+  save_weights(path("phi.l2o"), Weights::initialise(OptimizerConfig{}, 1));
+  Bytes b = read(path("phi.l2o"));
+  b[0] = 'X';
+  EXPECT_NE(refusal(b).find("wrong magic"), std::string::npos) << refusal(b);
+  EXPECT_NE(refusal(Bytes{'h', 'i'}).find("wrong magic"), std::string::npos);
+}
+
+TEST_F(CheckpointTest, RefusesUnknownVersion) {
+  save_weights(path("phi.l2o"), Weights::initialise(OptimizerConfig{}, 1));
+  Bytes b = read(path("phi.l2o"));
+  const std::uint32_t v = 7;
+  std::memcpy(b.data() + kVersionAt, &v, 4);
+  fix_crc(b);
+  const std::string msg = refusal(b);
+  EXPECT_NE(msg.find("format version 7"), std::string::npos) << msg;
+}
+
+TEST_F(CheckpointTest, RefusesOtherByteOrder) {
+  save_weights(path("phi.l2o"), Weights::initialise(OptimizerConfig{}, 1));
+  Bytes b = read(path("phi.l2o"));
+  std::reverse(b.begin() + 12, b.begin() + 16);
+  fix_crc(b);
+  EXPECT_NE(refusal(b).find("byte-order"), std::string::npos) << refusal(b);
+}
+
+TEST_F(CheckpointTest, RefusesTruncatedFilesAtEveryLength) {
+  save_weights(path("phi.l2o"), Weights::initialise(OptimizerConfig{}, 1));
+  const Bytes good = read(path("phi.l2o"));
+  for (std::size_t len : {std::size_t(0), std::size_t(8), std::size_t(20), std::size_t(27),
+                          std::size_t(60), good.size() / 2, good.size() - 1}) {
+    const std::string msg = refusal(Bytes(good.begin(), good.begin() + len));
+    EXPECT_FALSE(msg.empty()) << "length " << len;
+    if (len >= 8)
+      EXPECT_NE(msg.find("truncated"), std::string::npos) << "length " << len << ": " << msg;
+  }
+  // Truncated but with a valid CRC over what remains: the section bounds catch it.
+  Bytes cut(good.begin(), good.begin() + good.size() / 2);
+  cut.resize(cut.size() + 4);
+  fix_crc(cut);
+  EXPECT_NE(refusal(cut).find("truncated"), std::string::npos) << refusal(cut);
+}
+
+TEST_F(CheckpointTest, RefusesChecksumMismatch) {
+  save_weights(path("phi.l2o"), Weights::initialise(OptimizerConfig{}, 1));
+  Bytes b = read(path("phi.l2o"));
+  b[b.size() / 2] ^= 0x10;  // one bit of one weight
+  const std::string msg = refusal(b);
+  EXPECT_NE(msg.find("checksum mismatch"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("bad.l2o"), std::string::npos) << "names the file: " << msg;
+}
+
+TEST_F(CheckpointTest, RefusesSizesThatDoNotMatchTheConfiguration) {
+  save_weights(path("phi.l2o"), Weights::initialise(OptimizerConfig{}, 1));
+  const Bytes good = read(path("phi.l2o"));
+  // hidden 20 -> 16: a valid configuration that needs 3,409 weights, not 5,141.
+  Bytes b = good;
+  const std::uint32_t hidden = 16;
+  std::memcpy(b.data() + kConfPayloadAt + 4, &hidden, 4);
+  fix_crc(b);
+  std::string msg = refusal(b);
+  EXPECT_NE(msg.find("holds 5141 weights"), std::string::npos) << msg;
+  // An invalid configuration (hidden 21).
+  const std::uint32_t odd = 21;
+  std::memcpy(b.data() + kConfPayloadAt + 4, &odd, 4);
+  fix_crc(b);
+  msg = refusal(b);
+  EXPECT_NE(msg.find("hidden = 21"), std::string::npos) << msg;
+  // A weight count that disagrees with the section's length.
+  b = good;
+  const std::uint64_t count = 5000;
+  std::memcpy(b.data() + kPhiCountAt, &count, 8);
+  fix_crc(b);
+  msg = refusal(b);
+  EXPECT_NE(msg.find("says 5000 weights"), std::string::npos) << msg;
+  // A different configuration than the caller expects.
+  OptimizerConfig other;
+  other.p = 5.0f;
+  try {
+    load_weights(path("phi.l2o"), other);
+    FAIL() << "a checkpoint of another configuration was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("expected"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(CheckpointTest, RefusesNonFiniteWeightsAndMissingFiles) {
+  Weights w = Weights::initialise(OptimizerConfig{}, 1);
+  save_weights(path("phi.l2o"), w);
+  Bytes b = read(path("phi.l2o"));
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  std::memcpy(b.data() + kPhiCountAt + 8 + 4 * 10, &nan, 4);
+  fix_crc(b);
+  EXPECT_NE(refusal(b).find("weight 10 is nan"), std::string::npos) << refusal(b);
+  try {
+    load_checkpoint(path("absent.l2o"));
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot open"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace l2o

@@ -1,0 +1,157 @@
+// CUDA backend against the CPU backend (which tests/test_cpu_step.cpp checks against the
+// double reference). Skipped, visibly, where no CUDA device is usable.
+#include "l2o/device.hpp"
+#include "l2o/error.hpp"
+#include "l2o/optimizer.hpp"
+#include "l2o/random.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <vector>
+
+#if L2O_WITH_CUDA
+#include <cuda_runtime.h>
+#endif
+
+namespace l2o {
+namespace {
+
+class CudaTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string why;
+    if (!cuda_available(&why)) GTEST_SKIP() << "no usable CUDA device: " << why;
+  }
+};
+
+#if L2O_WITH_CUDA
+#define CHECK_CUDA(x) ASSERT_EQ((x), cudaSuccess) << #x
+
+// A device buffer that frees itself.
+template <class T>
+struct DeviceBuffer {
+  T* ptr = nullptr;
+  std::size_t n = 0;
+  explicit DeviceBuffer(std::size_t count) : n(count) {
+    if (cudaMalloc(&ptr, std::max<std::size_t>(1, n) * sizeof(T)) != cudaSuccess)
+      throw Error("cudaMalloc failed in test");
+  }
+  ~DeviceBuffer() { cudaFree(ptr); }
+  void upload(const std::vector<T>& v) {
+    if (cudaMemcpy(ptr, v.data(), n * sizeof(T), cudaMemcpyHostToDevice) != cudaSuccess)
+      throw Error("upload failed in test");
+  }
+  std::vector<T> download() const {
+    std::vector<T> v(n);
+    if (cudaMemcpy(v.data(), ptr, n * sizeof(T), cudaMemcpyDeviceToHost) != cudaSuccess)
+      throw Error("download failed in test");
+    return v;
+  }
+};
+
+std::vector<float> random_grads(std::size_t n, Rng& rng) {
+  std::vector<float> g(n);
+  for (auto& v : g) {
+    const double u = rng.uniform();
+    v = u < 0.05 ? 0.0f : float((rng.uniform() < 0.5 ? -1 : 1) * std::pow(10.0, -9 + 11 * u));
+  }
+  return g;
+}
+
+// Runs `steps` steps on both backends from the same start and compares theta and state.
+// Tolerance: both are fp32; the GPU uses __expf/__logf (a few ulp more than the CPU's
+// polynomial) and fuses multiply-adds differently, so after a few steps theta agrees to
+// 2e-5 + 1e-4 |theta| and the state to 5e-5.
+void compare_backends(const OptimizerConfig& cfg, std::size_t n, int steps, cudaStream_t stream) {
+  SCOPED_TRACE(describe(cfg) + ", n = " + std::to_string(n));
+  const Weights phi = Weights::initialise(cfg, 17 + n);
+  LstmOptimizer cpu(phi, Device::kCpu), gpu(phi, Device::kCuda);
+  ASSERT_EQ(gpu.device(), Device::kCuda);
+  Rng rng(n);
+  std::vector<float> theta(n), state(cpu.state_size(n), 0.0f);
+  for (auto& t : theta) t = float(rng.normal());
+  DeviceBuffer<float> d_theta(n), d_grad(n), d_state(state.size());
+  d_theta.upload(theta);
+  d_state.upload(std::vector<float>(state.size(), 9.0f));
+  gpu.reset_state(d_state.ptr, n, stream);
+  for (int t = 0; t < steps; ++t) {
+    const std::vector<float> g = random_grads(n, rng);
+    d_grad.upload(g);
+    cpu.step(theta.data(), g.data(), state.data(), n);
+    gpu.step(d_theta.ptr, d_grad.ptr, d_state.ptr, n, stream);
+    CHECK_CUDA(cudaStreamSynchronize(stream));
+  }
+  const std::vector<float> gt = d_theta.download(), gs = d_state.download();
+  int bad = 0;
+  for (std::size_t i = 0; i < n && bad < 10; ++i)
+    if (!(std::fabs(gt[i] - theta[i]) <= 2e-5 + 1e-4 * std::fabs(theta[i]))) {
+      ADD_FAILURE() << "theta[" << i << "]: cuda " << gt[i] << ", cpu " << theta[i];
+      ++bad;
+    }
+  for (std::size_t k = 0; k < gs.size() && bad < 10; ++k)
+    if (!(std::fabs(gs[k] - state[k]) <= 5e-5)) {
+      ADD_FAILURE() << "state[" << k << "]: cuda " << gs[k] << ", cpu " << state[k];
+      ++bad;
+    }
+}
+
+TEST_F(CudaTest, MatchesCpuOnRandomSizes) {
+  for (std::size_t n : {1u, 31u, 33u, 255u, 257u, 100007u, 1u << 20})
+    compare_backends(OptimizerConfig{}, n, 3, nullptr);
+}
+
+TEST_F(CudaTest, MatchesCpuOnOtherConfigurationsAndAStream) {
+  cudaStream_t s;
+  CHECK_CUDA(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+  OptimizerConfig quadratic;
+  quadratic.preprocess = Preprocess::kNone;
+  quadratic.output_scale = 1.0f;
+  compare_backends(quadratic, 1280, 4, s);
+  for (int hidden : {4, 8, 40, 64}) {  // 64: phi needs 200 KB of shared memory
+    OptimizerConfig c;
+    c.hidden = hidden;
+    compare_backends(c, 4099, 2, s);
+  }
+  OptimizerConfig three;
+  three.layers = 3;
+  compare_backends(three, 999, 3, s);
+  CHECK_CUDA(cudaStreamDestroy(s));
+}
+
+TEST_F(CudaTest, NonFiniteGradientSkipsTheStepWithoutTouchingAnything) {
+  const std::size_t n = 5000;
+  LstmOptimizer gpu(Weights::initialise(OptimizerConfig{}, 2), Device::kCuda);
+  Rng rng(3);
+  DeviceBuffer<float> theta(n), grad(n), state(gpu.state_size(n));
+  DeviceBuffer<int> found(1);
+  theta.upload(std::vector<float>(n, 0.25f));
+  gpu.reset_state(state.ptr, n);
+  grad.upload(random_grads(n, rng));
+  gpu.step(theta.ptr, grad.ptr, state.ptr, n);
+  const std::vector<float> t0 = theta.download(), s0 = state.download();
+  found.upload({0});
+  std::vector<float> g = random_grads(n, rng);
+  g[4321] = std::numeric_limits<float>::quiet_NaN();
+  grad.upload(g);
+  gpu.step(theta.ptr, grad.ptr, state.ptr, n, nullptr, found.ptr);
+  EXPECT_TRUE(gpu.last_step_skipped());
+  EXPECT_EQ(found.download()[0], 1);
+  EXPECT_EQ(theta.download(), t0);
+  EXPECT_EQ(state.download(), s0);
+  g[4321] = 1.0f;
+  grad.upload(g);
+  gpu.step(theta.ptr, grad.ptr, state.ptr, n, nullptr, found.ptr);
+  EXPECT_FALSE(gpu.last_step_skipped());
+  EXPECT_EQ(found.download()[0], 1) << "the caller's flag is never cleared by l2o";
+  EXPECT_NE(theta.download(), t0);
+}
+#else
+TEST_F(CudaTest, BuiltWithoutCuda) { GTEST_SKIP() << "l2o was built without the CUDA backend"; }
+#endif
+
+}  // namespace
+}  // namespace l2o
