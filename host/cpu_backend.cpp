@@ -16,7 +16,7 @@ namespace detail {
 namespace {
 
 using cpu::kLanes;
-using P = cpu::Pack<kLanes>;
+using P = cpu::Pack;
 
 struct StepArgs {
   const float* phi;
@@ -37,9 +37,9 @@ inline void step_block(const StepArgs& a, float* theta, const float* grad, float
     x[0].v[l] = xi[0];
     x[1].v[l] = xi[1];
   }
-  cpu::PackStateIO<kLanes> io{state, ld};
+  cpu::PackStateIO io{state, ld};
   const P g = lstm_forward_step<H>(a.phi, a.layout, a.forget_bias, a.output_scale, x, io);
-  for (int l = 0; l < kLanes; ++l) theta[l] += g.v[l];
+  for (int l = 0; l < kLanes; ++l) theta[l] += g[l];
 }
 
 template <int H>

@@ -1,9 +1,13 @@
-// Pack<W>: W neighbouring coordinates processed together by the CPU backend. Every
-// operation is a fixed-length loop over the lanes that the compiler turns into one SIMD
-// instruction, so the per-coordinate maths of coordinate.hpp runs across coordinates.
+// Pack: kLanes neighbouring coordinates processed together by the CPU backend, held in
+// one SIMD register through the compiler's vector extensions (GCC and Clang), so the
+// per-coordinate maths of coordinate.hpp runs across coordinates, one instruction for
+// all lanes.
 #pragma once
 
 #include "l2o/coordinate.hpp"
+
+#include <cstdint>
+#include <cstring>
 
 namespace l2o {
 namespace cpu {
@@ -16,80 +20,49 @@ constexpr int kLanes = 8;
 constexpr int kLanes = 4;
 #endif
 
-#define L2O_LANES _Pragma("omp simd") for (int l = 0; l < W; ++l)
+typedef float VecF __attribute__((vector_size(kLanes * sizeof(float))));
+typedef std::uint32_t VecU __attribute__((vector_size(kLanes * sizeof(float))));
+typedef std::int32_t VecI __attribute__((vector_size(kLanes * sizeof(float))));
 
-template <int W>
-struct alignas(W * sizeof(float)) Pack {
-  float v[W];
+struct Pack {
+  VecF v;
   Pack() = default;
-  explicit Pack(float s) { L2O_LANES v[l] = s; }
+  explicit Pack(float s) : v(VecF{} + s) {}
+  explicit Pack(VecF x) : v(x) {}
   static Pack load(const float* p) {
     Pack r;
-    L2O_LANES r.v[l] = p[l];
+    std::memcpy(&r.v, p, sizeof r.v);
     return r;
   }
-  void store(float* p) const { L2O_LANES p[l] = v[l]; }
+  void store(float* p) const { std::memcpy(p, &v, sizeof v); }
+  float operator[](int l) const { return v[l]; }
 };
 
-template <int W>
-inline Pack<W> operator+(Pack<W> a, Pack<W> b) {
-  L2O_LANES a.v[l] += b.v[l];
-  return a;
-}
-template <int W>
-inline Pack<W> operator+(Pack<W> a, float s) {
-  L2O_LANES a.v[l] += s;
-  return a;
-}
-template <int W>
-inline Pack<W> operator+(float s, Pack<W> a) { return a + s; }
-template <int W>
-inline Pack<W> operator-(Pack<W> a, Pack<W> b) {
-  L2O_LANES a.v[l] -= b.v[l];
-  return a;
-}
-template <int W>
-inline Pack<W> operator-(Pack<W> a, float s) {
-  L2O_LANES a.v[l] -= s;
-  return a;
-}
-template <int W>
-inline Pack<W> operator-(Pack<W> a) {
-  L2O_LANES a.v[l] = -a.v[l];
-  return a;
-}
-template <int W>
-inline Pack<W> operator*(Pack<W> a, Pack<W> b) {
-  L2O_LANES a.v[l] *= b.v[l];
-  return a;
-}
-template <int W>
-inline Pack<W> operator*(float s, Pack<W> a) {
-  L2O_LANES a.v[l] *= s;
-  return a;
-}
-template <int W>
-inline Pack<W> operator*(Pack<W> a, float s) { return s * a; }
-template <int W>
-inline Pack<W> operator/(float s, Pack<W> a) {
-  L2O_LANES a.v[l] = s / a.v[l];
-  return a;
-}
-template <int W>
-inline Pack<W> exp_f(Pack<W> a) {
-  L2O_LANES a.v[l] = math::exp_f(a.v[l]);
-  return a;
-}
+inline Pack operator+(Pack a, Pack b) { return Pack(a.v + b.v); }
+inline Pack operator+(Pack a, float s) { return Pack(a.v + s); }
+inline Pack operator+(float s, Pack a) { return Pack(s + a.v); }
+inline Pack operator-(Pack a, Pack b) { return Pack(a.v - b.v); }
+inline Pack operator-(Pack a, float s) { return Pack(a.v - s); }
+inline Pack operator-(Pack a) { return Pack(-a.v); }
+inline Pack operator*(Pack a, Pack b) { return Pack(a.v * b.v); }
+inline Pack operator*(float s, Pack a) { return Pack(s * a.v); }
+inline Pack operator*(Pack a, float s) { return Pack(a.v * s); }
+inline Pack operator/(float s, Pack a) { return Pack(s / a.v); }
 
-#undef L2O_LANES
+// Lane masks and bit views for math::exp_poly.
+inline VecI operator<(Pack a, float s) { return a.v < s; }
+inline VecI operator>(Pack a, float s) { return a.v > s; }
+inline Pack select(VecI m, Pack a, Pack b) { return Pack(m ? a.v : b.v); }
+inline VecU bits_of(Pack a) { return reinterpret_cast<VecU&>(a.v); }
+inline Pack from_bits(Pack /*like*/, VecU u) { return Pack(reinterpret_cast<VecF&>(u)); }
+inline Pack exp_f(Pack a) { return math::exp_poly(a); }
 
-// State accessor over the structure-of-arrays buffer for W coordinates starting at base.
-template <int W>
+// State accessor over the structure-of-arrays buffer for kLanes coordinates at base.
 struct PackStateIO {
   float* base;
   std::size_t ld;
-  Pack<W> load(int k) const { return Pack<W>::load(base + k * ld); }
-  void store(int k, const Pack<W>& p) const { p.store(base + k * ld); }
+  Pack load(int k) const { return Pack::load(base + k * ld); }
+  void store(int k, const Pack& p) const { p.store(base + k * ld); }
 };
 
 }  // namespace cpu

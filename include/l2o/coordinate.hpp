@@ -45,32 +45,44 @@ L2O_HD std::uint32_t float_to_bits(float f) {
 #endif
 }
 
-// e^x in fp32. On the device the hardware approximation (__expf, ~2 ulp for |x| < 88);
-// on the host a Cody-Waite reduction with a degree-6 polynomial (Cephes expf, ~1 ulp),
-// branch-free so the compiler vectorises it across lanes. NaN propagates; the input is
-// clamped to the range where the result is a normal float (the LSTM only ever feeds the
-// result into 1 / (1 + e^x), where the clamp changes nothing visible in fp32).
-L2O_HD float exp_f(float x) {
-#if L2O_DEVICE_CODE
-  return __expf(x);
-#else
-  x = x < -87.33654f ? -87.33654f : x;
-  x = x > 88.37626f ? 88.37626f : x;
+// Lane-wise helpers the generic exp below needs (from_bits takes a value of the result
+// type, so argument-dependent lookup finds a pack's overload); a SIMD pack type provides
+// the same (host/simd_pack.hpp).
+L2O_HD float select(bool m, float a, float b) { return m ? a : b; }
+L2O_HD std::uint32_t bits_of(float x) { return float_to_bits(x); }
+L2O_HD float from_bits(float /*like*/, std::uint32_t u) { return bits_to_float(u); }
+
+// e^x in fp32 by a Cody-Waite reduction and a degree-6 polynomial (Cephes expf, ~1 ulp),
+// branch-free, so that it compiles to straight SIMD code for a pack of lanes. NaN
+// propagates; the input is clamped to where the result is a normal float (the LSTM only
+// feeds it into 1 / (1 + e^x), where the clamp changes nothing visible in fp32).
+template <class V>
+L2O_HD V exp_poly(V x) {
+  x = select(x < -87.33654f, V(-87.33654f), x);
+  x = select(x > 88.37626f, V(88.37626f), x);
   // Round x*log2(e) to an integer n held in the low mantissa bits of t (1.5 * 2^23 shift).
-  const float t = x * 1.44269504088896341f + 12582912.0f;
-  const float n = t - 12582912.0f;
-  float r = x - n * 0.693359375f;  // ln 2 split in two for an exact reduction
+  const V t = x * 1.44269504088896341f + 12582912.0f;
+  const V n = t - 12582912.0f;
+  V r = x - n * 0.693359375f;  // ln 2 split in two for an exact reduction
   r = r + n * 2.12194440e-4f;
-  float p = 1.9875691500e-4f;
+  V p = V(1.9875691500e-4f);
   p = p * r + 1.3981999507e-3f;
   p = p * r + 8.3334519073e-3f;
   p = p * r + 4.1665795894e-2f;
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
-  const float y = p * r * r + r + 1.0f;
+  const V y = p * r * r + r + 1.0f;
   // 2^n from the integer in t's mantissa: (n + 127) << 23, in unsigned arithmetic.
-  const std::uint32_t scale = (float_to_bits(t) - 0x4B400000u + 127u) << 23;
-  return y * bits_to_float(scale);
+  return y * from_bits(y, (bits_of(t) - 0x4B400000u + 127u) << 23);
+}
+
+// e^x: the hardware approximation on the device (__expf, a few ulp for |x| < 88),
+// exp_poly on the host.
+L2O_HD float exp_f(float x) {
+#if L2O_DEVICE_CODE
+  return __expf(x);
+#else
+  return exp_poly(x);
 #endif
 }
 
@@ -145,23 +157,42 @@ L2O_HD void lstm_cell_forward(const float* __restrict__ W, const float* __restri
                               const V* in, V* h, V* c, float forget_bias, V* act = nullptr) {
   const int ld = nin + H;
   V z[4 * H];
+  // Four gate rows at a time, so each input value is loaded once for four products.
 #if L2O_DEVICE_CODE
 #pragma unroll
 #endif
-  for (int r = 0; r < 4 * H; ++r) {
-    const float* w = W + r * ld;
-    V acc = V(0.0f) + b[r];
+  for (int r = 0; r < 4 * H; r += 4) {
+    const float* w0 = W + r * ld;
+    const float* w1 = w0 + ld;
+    const float* w2 = w1 + ld;
+    const float* w3 = w2 + ld;
+    V a0 = V(b[r]), a1 = V(b[r + 1]), a2 = V(b[r + 2]), a3 = V(b[r + 3]);
 #if L2O_DEVICE_CODE
 #pragma unroll
 #endif
-    for (int k = 0; k < H; ++k)
-      if (k < nin) acc = acc + w[k] * in[k];
-    const float* wh = w + nin;
+    for (int k = 0; k < H; ++k) {
+      if (k < nin) {
+        const V v = in[k];
+        a0 = a0 + w0[k] * v;
+        a1 = a1 + w1[k] * v;
+        a2 = a2 + w2[k] * v;
+        a3 = a3 + w3[k] * v;
+      }
+    }
 #if L2O_DEVICE_CODE
 #pragma unroll
 #endif
-    for (int j = 0; j < H; ++j) acc = acc + wh[j] * h[j];
-    z[r] = acc;
+    for (int j = 0; j < H; ++j) {
+      const V v = h[j];
+      a0 = a0 + w0[nin + j] * v;
+      a1 = a1 + w1[nin + j] * v;
+      a2 = a2 + w2[nin + j] * v;
+      a3 = a3 + w3[nin + j] * v;
+    }
+    z[r] = a0;
+    z[r + 1] = a1;
+    z[r + 2] = a2;
+    z[r + 3] = a3;
   }
 #if L2O_DEVICE_CODE
 #pragma unroll
@@ -214,7 +245,7 @@ L2O_HD V lstm_forward_step(const float* __restrict__ phi, const WeightLayout& L,
     }
   }
   const float* wo = phi + L.out_w_offset();
-  V out = V(0.0f) + phi[L.out_b_offset()];
+  V out = V(phi[L.out_b_offset()]);
 #if L2O_DEVICE_CODE
 #pragma unroll
 #endif
