@@ -21,6 +21,8 @@ class Backend {
 };
 
 std::unique_ptr<Backend> make_cpu_backend(const Weights& phi);
+// True when none of v[0..n) is NaN or +-Inf (host memory).
+bool all_finite(const float* v, std::size_t n);
 #if L2O_WITH_CUDA
 std::unique_ptr<Backend> make_cuda_backend(const Weights& phi);
 #endif

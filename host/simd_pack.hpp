@@ -43,6 +43,7 @@ inline Pack operator+(Pack a, float s) { return Pack(a.v + s); }
 inline Pack operator+(float s, Pack a) { return Pack(s + a.v); }
 inline Pack operator-(Pack a, Pack b) { return Pack(a.v - b.v); }
 inline Pack operator-(Pack a, float s) { return Pack(a.v - s); }
+inline Pack operator-(float s, Pack a) { return Pack(s - a.v); }
 inline Pack operator-(Pack a) { return Pack(-a.v); }
 inline Pack operator*(Pack a, Pack b) { return Pack(a.v * b.v); }
 inline Pack operator*(float s, Pack a) { return Pack(s * a.v); }
@@ -53,8 +54,8 @@ inline Pack operator/(float s, Pack a) { return Pack(s / a.v); }
 inline VecI operator<(Pack a, float s) { return a.v < s; }
 inline VecI operator>(Pack a, float s) { return a.v > s; }
 inline Pack select(VecI m, Pack a, Pack b) { return Pack(m ? a.v : b.v); }
-inline VecU bits_of(Pack a) { return reinterpret_cast<VecU&>(a.v); }
-inline Pack from_bits(Pack /*like*/, VecU u) { return Pack(reinterpret_cast<VecF&>(u)); }
+inline VecU bits_of(Pack a) { return (VecU)a.v; }  // same-size vector cast: a bit copy
+inline Pack from_bits(Pack /*like*/, VecU u) { return Pack((VecF)u); }
 inline Pack exp_f(Pack a) { return math::exp_poly(a); }
 
 // State accessor over the structure-of-arrays buffer for kLanes coordinates at base.

@@ -30,15 +30,18 @@ struct Net {
   std::vector<double> wo;
   double bo;
 
-  explicit Net(const Weights& phi) {
-    const OptimizerConfig& c = phi.config();
+  explicit Net(const Weights& phi)
+      : Net(phi.config(), std::vector<double>(phi.values().begin(), phi.values().end())) {}
+
+  // From a flat phi in double (for finite differences), walking the documented layout by
+  // hand rather than through WeightLayout.
+  Net(const OptimizerConfig& c, const std::vector<double>& flat) {
     layers = c.layers;
     hidden = c.hidden;
     inputs = c.num_inputs();
     scale = c.output_scale;
     forget_bias = c.forget_bias;
-    // Walk the documented flat layout by hand rather than through WeightLayout.
-    const float* p = phi.data();
+    const double* p = flat.data();
     W.resize(layers);
     b.resize(layers);
     for (int l = 0; l < layers; ++l) {

@@ -253,6 +253,140 @@ L2O_HD V lstm_forward_step(const float* __restrict__ phi, const WeightLayout& L,
   return output_scale * out;
 }
 
+// ---------------------------------------------------------------------------------------
+// Backward (MISSION.md §3). With the optimizee gradients held constant, the meta-gradient
+// of L = sum_t w_t F(theta_t) reaches the update g_t as dL/dg_t = lambda_{t+1}, the suffix
+// sum lambda_t = w_t grad_t + lambda_{t+1}; from there it is ordinary LSTM backpropagation
+// through time, coordinate by coordinate, the states entering the unroll held constant.
+// The backward of a step recomputes that step's forward from the recorded state, so the
+// tape holds only the states and gradients (~330 B per coordinate per step).
+
+// Backward of one cell. Inputs: W (as in lstm_cell_forward), the forward's activations
+// act (i, f, g, o), previous and new cell states c_prev and c, and dh = dL/dh_new.
+// dc holds dL/dc_new on entry and dL/dc_prev on exit. Outputs: dz = dL/dz (4H gate
+// pre-activations), dh_prev = dL/dh_prev (H) and, if din is not null, dL/din (nin).
+template <int H, class V>
+L2O_HD void lstm_cell_backward(const float* __restrict__ W, int nin, const V* act, const V* c_prev,
+                               const V* c, const V* dh, V* dc, V* dz, V* dh_prev, V* din) {
+#if L2O_DEVICE_CODE
+#pragma unroll
+#endif
+  for (int j = 0; j < H; ++j) {
+    const V i = act[j], f = act[H + j], g = act[2 * H + j], o = act[3 * H + j];
+    const V tc = math::tanh(c[j]);
+    const V d_o = dh[j] * tc;
+    const V dcj = dc[j] + dh[j] * o * (1.0f - tc * tc);
+    dz[j] = dcj * g * i * (1.0f - i);
+    dz[H + j] = dcj * c_prev[j] * f * (1.0f - f);
+    dz[2 * H + j] = dcj * i * (1.0f - g * g);
+    dz[3 * H + j] = d_o * o * (1.0f - o);
+    dc[j] = dcj * f;
+  }
+  // d[in ; h_prev] = W^T dz, four gate rows at a time.
+  const int ld = nin + H;
+#if L2O_DEVICE_CODE
+#pragma unroll
+#endif
+  for (int j = 0; j < H; ++j) dh_prev[j] = V(0.0f);
+#if L2O_DEVICE_CODE
+#pragma unroll
+#endif
+  for (int k = 0; k < H; ++k)
+    if (din && k < nin) din[k] = V(0.0f);
+#if L2O_DEVICE_CODE
+#pragma unroll
+#endif
+  for (int r = 0; r < 4 * H; ++r) {
+    const float* w = W + r * ld;
+    const V d = dz[r];
+    if (din) {
+#if L2O_DEVICE_CODE
+#pragma unroll
+#endif
+      for (int k = 0; k < H; ++k)
+        if (k < nin) din[k] = din[k] + w[k] * d;
+    }
+#if L2O_DEVICE_CODE
+#pragma unroll
+#endif
+    for (int j = 0; j < H; ++j) dh_prev[j] = dh_prev[j] + w[nin + j] * d;
+  }
+}
+
+// Backward of step t of an unroll for one coordinate (or pack).
+//   x         the step's preprocessed inputs (num_inputs values)
+//   state     accessor of the state entering step t (read only)
+//   dupdate   dL/dg_t = lambda_{t+1}
+//   carry     accessor (load/store) of dL/d(state leaving step t) on entry and dL/d(state
+//             entering step t) on exit, same row order as the state
+//   sink      receives, for the phi reduction, sink.output(dout, h_top) with
+//             dout = dL/d(w_o . h_top + b_o), and for each layer from the top,
+//             sink.layer(l, dz, in, h_prev): the gate gradients and the cell's inputs.
+// Layer l's forward is recomputed from the recorded state (layers below it again too:
+// l + 1 cells for layer l), which keeps the working set to one layer's vectors.
+template <int H, class V, class StateIn, class Carry, class Sink>
+L2O_HD void lstm_backward_step(const float* __restrict__ phi, const WeightLayout& L,
+                               float forget_bias, float output_scale, const V* x, StateIn& state,
+                               V dupdate, Carry& carry, Sink& sink) {
+  V dh_above[H];  // dL/dh of the layer being processed, from the layer above (or output)
+  const float* wo = phi + L.out_w_offset();
+  const V dout = output_scale * dupdate;
+#if L2O_DEVICE_CODE
+#pragma unroll
+#endif
+  for (int j = 0; j < H; ++j) dh_above[j] = wo[j] * dout;
+
+  for (int l = L.layers - 1; l >= 0; --l) {
+    // Recompute layers 0..l of this step; keep layer l's input, previous state and
+    // activations.
+    V in[H], hp[H], cp[H], h[H], c[H], act[4 * H];
+#if L2O_DEVICE_CODE
+#pragma unroll
+#endif
+    for (int k = 0; k < H; ++k) in[k] = k < L.num_inputs ? x[k < 2 ? k : 0] : V(0.0f);
+    for (int m = 0; m <= l; ++m) {
+#if L2O_DEVICE_CODE
+#pragma unroll
+#endif
+      for (int j = 0; j < H; ++j) {
+        hp[j] = state.load((2 * m) * H + j);
+        cp[j] = state.load((2 * m + 1) * H + j);
+        h[j] = hp[j];
+        c[j] = cp[j];
+      }
+      lstm_cell_forward<H>(phi + L.w_offset(m), phi + L.b_offset(m), L.layer_input(m), in, h, c,
+                           forget_bias, act);
+      if (m < l) {
+#if L2O_DEVICE_CODE
+#pragma unroll
+#endif
+        for (int j = 0; j < H; ++j) in[j] = h[j];
+      }
+    }
+    if (l == L.layers - 1) sink.output(dout, h);
+
+    V dh[H], dc[H], dz[4 * H], dh_prev[H];
+#if L2O_DEVICE_CODE
+#pragma unroll
+#endif
+    for (int j = 0; j < H; ++j) {
+      dh[j] = dh_above[j] + carry.load((2 * l) * H + j);
+      dc[j] = carry.load((2 * l + 1) * H + j);
+    }
+    const int nin = L.layer_input(l);
+    lstm_cell_backward<H>(phi + L.w_offset(l), nin, act, cp, c, dh, dc, dz, dh_prev,
+                          l > 0 ? dh_above : static_cast<V*>(nullptr));
+    sink.layer(l, dz, in, hp);
+#if L2O_DEVICE_CODE
+#pragma unroll
+#endif
+    for (int j = 0; j < H; ++j) {
+      carry.store((2 * l) * H + j, dh_prev[j]);
+      carry.store((2 * l + 1) * H + j, dc[j]);
+    }
+  }
+}
+
 // True for finite floats (no NaN, no Inf), by the exponent bits so that it holds even
 // under fast-math flags.
 L2O_HD bool is_finite(float v) { return (math::float_to_bits(v) & 0x7F800000u) != 0x7F800000u; }

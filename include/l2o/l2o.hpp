@@ -5,6 +5,8 @@
 #include "l2o/config.hpp"
 #include "l2o/device.hpp"
 #include "l2o/error.hpp"
+#include "l2o/meta.hpp"
 #include "l2o/optimizer.hpp"
+#include "l2o/problem.hpp"
 #include "l2o/version.hpp"
 #include "l2o/weights.hpp"

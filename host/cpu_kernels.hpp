@@ -1,0 +1,151 @@
+// CPU loops over coordinates, kLanes at a time, calling the maths of coordinate.hpp:
+// the optimizer step and the backward of an unroll. Used by the CPU backend
+// (cpu_backend.cpp) and the CPU unroll (cpu_unroll.cpp).
+#pragma once
+
+#include "simd_pack.hpp"
+
+#include "l2o/config.hpp"
+#include "l2o/coordinate.hpp"
+#include "l2o/weights.hpp"
+
+#include <cstddef>
+#include <vector>
+
+namespace l2o {
+namespace cpu {
+
+struct StepArgs {
+  const float* phi;
+  WeightLayout layout;
+  PreprocessParams pre;
+  float forget_bias;
+  float output_scale;
+
+  static StepArgs from(const Weights& phi, const float* data) {
+    const OptimizerConfig& c = phi.config();
+    return {data, phi.layout(), PreprocessParams::from(c), c.forget_bias, c.output_scale};
+  }
+};
+
+// Reads state rows from src and writes them to dst (the same buffer for an in-place step).
+struct PackCopyIO {
+  const float* src;
+  float* dst;
+  std::size_t ld;
+  Pack load(int k) const { return Pack::load(src + k * ld); }
+  void store(int k, const Pack& p) const { p.store(dst + k * ld); }
+};
+
+// A state held in local memory (the backward's carried gradients).
+struct LocalIO {
+  Pack* p;
+  Pack load(int k) const { return p[k]; }
+  void store(int k, const Pack& v) const { p[k] = v; }
+};
+
+inline void preprocess_lanes(const float* grad, const PreprocessParams& pre, Pack* x) {
+  for (int l = 0; l < kLanes; ++l) {
+    float xi[2] = {0.0f, 0.0f};
+    preprocess(grad[l], pre, xi);
+    x[0].v[l] = xi[0];
+    x[1].v[l] = xi[1];
+  }
+}
+
+// One step for the kLanes coordinates at theta/grad, state rows read at src + k * ld and
+// written at dst + k * ld.
+template <int H>
+inline void step_block(const StepArgs& a, float* theta, const float* grad, const float* src,
+                       float* dst, std::size_t ld) {
+  Pack x[2];
+  preprocess_lanes(grad, a.pre, x);
+  PackCopyIO io{src, dst, ld};
+  const Pack g = lstm_forward_step<H>(a.phi, a.layout, a.forget_bias, a.output_scale, x, io);
+  (Pack::load(theta) + g).store(theta);
+}
+
+// step_block over n coordinates, n a multiple of kLanes, in parallel.
+template <int H>
+void step_blocks(const StepArgs& a, float* theta, const float* grad, const float* src, float* dst,
+                 std::size_t n, std::size_t ld) {
+  const long long blocks = static_cast<long long>(n / kLanes);
+#pragma omp parallel for schedule(static)
+  for (long long b = 0; b < blocks; ++b) {
+    const std::size_t i0 = static_cast<std::size_t>(b) * kLanes;
+    step_block<H>(a, theta + i0, grad + i0, src + i0, dst + i0, ld);
+  }
+}
+
+// Where the backward of one block of coordinates puts what the phi reduction needs, for
+// every step of the unroll: gate gradients dz and cell inputs [in ; h_prev] per layer,
+// the output's gradient and the top layer's h.
+struct BlockSink {
+  const WeightLayout* L;
+  int T;
+  int t = 0;
+  std::vector<Pack> dz[kMaxLayers], xin[kMaxLayers], dout, htop;
+
+  BlockSink(const WeightLayout& layout, int steps) : L(&layout), T(steps) {
+    const int H = layout.hidden;
+    for (int l = 0; l < layout.layers; ++l) {
+      dz[l].resize(static_cast<std::size_t>(T) * 4 * H);
+      xin[l].resize(static_cast<std::size_t>(T) * layout.row_length(l));
+    }
+    dout.resize(T);
+    htop.resize(static_cast<std::size_t>(T) * H);
+  }
+  void output(const Pack& d, const Pack* h) {
+    dout[t] = d;
+    for (int j = 0; j < L->hidden; ++j) htop[t * L->hidden + j] = h[j];
+  }
+  void layer(int l, const Pack* g, const Pack* in, const Pack* hp) {
+    const int H = L->hidden, nin = L->layer_input(l), K = nin + H;
+    for (int r = 0; r < 4 * H; ++r) dz[l][t * 4 * H + r] = g[r];
+    for (int k = 0; k < nin; ++k) xin[l][t * K + k] = in[k];
+    for (int j = 0; j < H; ++j) xin[l][t * K + nin + j] = hp[j];
+  }
+
+  // acc[e] += sum over steps of this block's contribution to dL/dphi[e], lane by lane.
+  void accumulate(Pack* acc) const {
+    const int H = L->hidden;
+    for (int l = 0; l < L->layers; ++l) {
+      const int K = L->row_length(l);
+      Pack* dW = acc + L->w_offset(l);
+      Pack* db = acc + L->b_offset(l);
+      for (int r = 0; r < 4 * H; ++r) {
+        Pack sb(0.0f);
+        for (int t = 0; t < T; ++t) sb = sb + dz[l][t * 4 * H + r];
+        db[r] = db[r] + sb;
+        int k = 0;
+        for (; k + 1 < K; k += 2) {  // two columns at a time share the dz loads
+          Pack s0(0.0f), s1(0.0f);
+          for (int t = 0; t < T; ++t) {
+            const Pack d = dz[l][t * 4 * H + r];
+            s0 = s0 + d * xin[l][t * K + k];
+            s1 = s1 + d * xin[l][t * K + k + 1];
+          }
+          dW[r * K + k] = dW[r * K + k] + s0;
+          dW[r * K + k + 1] = dW[r * K + k + 1] + s1;
+        }
+        if (k < K) {
+          Pack s0(0.0f);
+          for (int t = 0; t < T; ++t) s0 = s0 + dz[l][t * 4 * H + r] * xin[l][t * K + k];
+          dW[r * K + k] = dW[r * K + k] + s0;
+        }
+      }
+    }
+    Pack* dwo = acc + L->out_w_offset();
+    Pack sb(0.0f);
+    for (int t = 0; t < T; ++t) sb = sb + dout[t];
+    acc[L->out_b_offset()] = acc[L->out_b_offset()] + sb;
+    for (int j = 0; j < H; ++j) {
+      Pack s(0.0f);
+      for (int t = 0; t < T; ++t) s = s + dout[t] * htop[t * H + j];
+      dwo[j] = dwo[j] + s;
+    }
+  }
+};
+
+}  // namespace cpu
+}  // namespace l2o

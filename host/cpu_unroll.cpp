@@ -1,0 +1,128 @@
+// Meta-training on the CPU: the unroll's forward steps over the tape, and the backward,
+// block of kLanes coordinates by block, all T steps in reverse, with the phi reduction
+// accumulated per thread (lane-wise packs, summed in double at the end).
+#include "cpu_kernels.hpp"
+#include "dispatch.hpp"
+#include "unroll_backend.hpp"
+
+#include "l2o/error.hpp"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace l2o {
+namespace detail {
+namespace {
+
+using cpu::kLanes;
+using cpu::Pack;
+
+class CpuUnroll final : public UnrollBackend {
+ public:
+  CpuUnroll(const Weights& phi, std::size_t n, int T, std::vector<float> omega)
+      : n_(n), ld_((n + kLanes - 1) / kLanes * kLanes), T_(T), omega_(std::move(omega)) {
+    set_weights(phi);
+    sd_ = static_cast<std::size_t>(phi.config().state_dim());
+    // Padding coordinates (n..ld) have zero gradients forever, hence zero meta-gradient.
+    theta_.assign(ld_, 0.0f);
+    grads_.assign((T_ + 1) * ld_, 0.0f);
+    states_.assign((T_ + 1) * sd_ * ld_, 0.0f);
+    losses_.assign(T_ + 1, 0.0f);
+  }
+
+  Device device() const override { return Device::kCpu; }
+  Stream stream() const override { return nullptr; }
+
+  void set_weights(const Weights& phi) override {
+    phi_ = phi;
+    args_ = cpu::StepArgs::from(phi_, phi_.data());
+  }
+
+  float* theta() override { return theta_.data(); }
+  float* grad_slot(int t) override { return grads_.data() + t * ld_; }
+  float* loss_slot(int t) override { return losses_.data() + t; }
+  float* state_slot(int t) { return states_.data() + t * sd_ * ld_; }
+
+  void reset_state() override { std::fill(state_slot(0), state_slot(1), 0.0f); }
+
+  void forward_step(int t) override {
+    dispatch_hidden(args_.layout.hidden, [&](auto h) {
+      cpu::step_blocks<decltype(h)::value>(args_, theta_.data(), grad_slot(t), state_slot(t),
+                                           state_slot(t + 1), ld_, ld_);
+    });
+  }
+
+  void backward(std::vector<float>& dphi) override {
+    dispatch_hidden(args_.layout.hidden, [&](auto h) { backward_impl<decltype(h)::value>(dphi); });
+  }
+
+  std::vector<float> losses(int first, int count) override {
+    return {losses_.begin() + first, losses_.begin() + first + count};
+  }
+
+  void carry_over() override {
+    std::memcpy(state_slot(0), state_slot(T_), sd_ * ld_ * sizeof(float));
+    std::memcpy(grad_slot(0), grad_slot(T_), ld_ * sizeof(float));
+    losses_[0] = losses_[T_];
+  }
+
+ private:
+  template <int H>
+  void backward_impl(std::vector<float>& dphi) {
+    const std::size_t count = phi_.size();
+    const int threads = omp_get_max_threads();
+    std::vector<std::vector<Pack>> acc(threads);
+    const long long blocks = static_cast<long long>(ld_ / kLanes);
+#pragma omp parallel num_threads(threads)
+    {
+      std::vector<Pack>& mine = acc[omp_get_thread_num()];
+      mine.assign(count, Pack(0.0f));
+      cpu::BlockSink sink(args_.layout, T_);
+      std::vector<Pack> carry(sd_);
+#pragma omp for schedule(static)
+      for (long long b = 0; b < blocks; ++b) {
+        const std::size_t i0 = static_cast<std::size_t>(b) * kLanes;
+        std::fill(carry.begin(), carry.end(), Pack(0.0f));
+        cpu::LocalIO carry_io{carry.data()};
+        Pack lambda(0.0f);
+        for (int t = T_ - 1; t >= 0; --t) {
+          lambda = lambda + omega_[t + 1] * Pack::load(grad_slot(t + 1) + i0);
+          Pack x[2];
+          cpu::preprocess_lanes(grad_slot(t) + i0, args_.pre, x);
+          const float* st = state_slot(t) + i0;
+          cpu::PackCopyIO state_io{st, nullptr, ld_};
+          sink.t = t;
+          lstm_backward_step<H>(args_.phi, args_.layout, args_.forget_bias, args_.output_scale,
+                                x, state_io, lambda, carry_io, sink);
+        }
+        sink.accumulate(mine.data());
+      }
+    }
+    dphi.assign(count, 0.0f);
+    for (std::size_t e = 0; e < count; ++e) {
+      double s = 0.0;
+      for (int th = 0; th < threads; ++th)
+        for (int l = 0; l < kLanes; ++l) s += acc[th][e][l];
+      dphi[e] = static_cast<float>(s);
+    }
+  }
+
+  std::size_t n_, ld_, sd_ = 0;
+  int T_;
+  std::vector<float> omega_;
+  Weights phi_;
+  cpu::StepArgs args_{};
+  std::vector<float> theta_, grads_, states_, losses_;
+};
+
+}  // namespace
+
+std::unique_ptr<UnrollBackend> make_cpu_unroll(const Weights& phi, std::size_t n, int T,
+                                               std::vector<float> omega) {
+  return std::make_unique<CpuUnroll>(phi, n, T, std::move(omega));
+}
+
+}  // namespace detail
+}  // namespace l2o

@@ -1,0 +1,86 @@
+// Meta-training by truncated backpropagation through time (MISSION.md §1, §3).
+#pragma once
+
+#include "l2o/config.hpp"
+#include "l2o/device.hpp"
+#include "l2o/problem.hpp"
+#include "l2o/weights.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+namespace l2o {
+
+namespace detail {
+class UnrollBackend;
+}
+
+// Runs the learned optimizer on one optimizee, `unroll` steps at a time, and computes the
+// first-order meta-gradient of each unroll's loss L = sum_{t=1..T} w_t f(theta_t)
+// (second derivatives of f dropped: the gradients fed to the optimizer are constants).
+// theta and the LSTM state carry from one unroll to the next.
+class Unroller {
+ public:
+  // omega: the T weights w_1..w_T (empty: all ones). device kAuto picks CUDA when usable.
+  Unroller(const Weights& phi, std::size_t n, int unroll, Device device = Device::kAuto,
+           std::vector<float> omega = {});
+  ~Unroller();
+  Unroller(Unroller&&) noexcept;
+  Unroller& operator=(Unroller&&) noexcept;
+
+  Device device() const;
+  std::size_t size() const { return n_; }
+  int unroll_length() const { return unroll_; }
+  void set_weights(const Weights& phi);
+
+  // A new optimizee: theta_0 from f, zero LSTM state, and f and its gradient at theta_0.
+  // Returns f(theta_0).
+  float start(Optimizee& f);
+
+  // T optimizer steps from the current theta and state, with f and its gradient after
+  // each; when dphi is given it receives dL/dphi (host memory, phi's size). Returns
+  // f(theta_1..theta_T) (host). Synchronises with the device once, at the end.
+  std::vector<float> unroll(Optimizee& f, std::vector<float>* dphi);
+
+  // The current parameters (backend memory, size() floats).
+  const float* theta() const;
+
+ private:
+  std::size_t n_;
+  int unroll_;
+  std::unique_ptr<detail::UnrollBackend> backend_;
+};
+
+// Adam on phi (the meta-optimizer), with optional clipping of the gradient's global norm.
+struct AdamOptions {
+  double lr = 1e-3;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+  double clip_norm = 0.0;  // 0: no clipping
+};
+
+class MetaAdam {
+ public:
+  MetaAdam() = default;
+  MetaAdam(std::size_t size, AdamOptions options);
+  // phi -= lr * m_hat / (sqrt(v_hat) + eps); returns the gradient's norm before clipping.
+  // A non-finite gradient is refused (l2o::Error) without changing phi or the state.
+  double step(std::vector<float>& phi, const std::vector<float>& grad);
+  const AdamOptions& options() const { return opt_; }
+  void set_lr(double lr) { opt_.lr = lr; }
+  std::uint64_t steps() const { return t_; }
+
+  // The "ADAM" checkpoint section: options, step count, m and v.
+  std::vector<std::uint8_t> serialise() const;
+  static MetaAdam deserialise(const std::vector<std::uint8_t>& bytes, std::size_t size);
+
+ private:
+  AdamOptions opt_;
+  std::uint64_t t_ = 0;
+  std::vector<double> m_, v_;
+};
+
+}  // namespace l2o

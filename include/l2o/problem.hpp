@@ -1,0 +1,50 @@
+// Optimizees (the functions a learned optimizer minimises) and families of them.
+#pragma once
+
+#include "l2o/device.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <string>
+
+namespace l2o {
+
+// One optimizee f(theta) over a flat vector of size() coordinates, living on one backend:
+// every pointer is host memory for Device::kCpu and device memory for Device::kCuda.
+class Optimizee {
+ public:
+  virtual ~Optimizee() = default;
+  virtual std::size_t size() const = 0;
+  virtual Device device() const = 0;
+  // Writes the initial parameters theta_0.
+  virtual void initial_theta(float* theta, Stream stream) = 0;
+  // Writes f(theta) to *loss (one float) and its gradient to grad (size() floats).
+  virtual void loss_and_grad(const float* theta, float* grad, float* loss, Stream stream) = 0;
+  // Optional measure printed next to the loss (e.g. test accuracy); NaN when none.
+  virtual double score(const float* /*theta*/) { return std::numeric_limits<double>::quiet_NaN(); }
+};
+
+// A distribution over optimizees; sample(seed) is deterministic in the seed.
+class ProblemFamily {
+ public:
+  virtual ~ProblemFamily() = default;
+  virtual std::string describe() const = 0;
+  virtual std::unique_ptr<Optimizee> sample(std::uint64_t seed, Device device) const = 0;
+};
+
+// f(theta) = (1/B) sum_b || W_b theta_b - y_b ||^2 over a batch of B independent
+// d-dimensional quadratics (theta is B x d, row-major: N = B d coordinates). The
+// reference code draws W and y from U[0, 1); the paper says IID Gaussian. theta_0 is
+// N(0, theta0_std^2).
+struct QuadraticOptions {
+  int dims = 10;
+  int batch = 128;
+  enum class Dist { kUniform, kNormal } dist = Dist::kUniform;
+  double theta0_std = 0.01;
+};
+
+std::unique_ptr<ProblemFamily> make_quadratic_family(const QuadraticOptions& options);
+
+}  // namespace l2o

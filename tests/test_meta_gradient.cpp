@@ -1,0 +1,168 @@
+// The meta-gradient of an unroll against central finite differences in double precision.
+//
+// With the optimizee's gradients grad_0..grad_T recorded from a real unroll and replayed
+// as constants, the unroll loss whose exact gradient is l2o's first-order meta-gradient is
+//   Ltilde(phi) = sum_{t=1..T} w_t <grad_t, theta_t(phi)>,
+//   theta_{t+1} = theta_t + g(P(grad_t), state; phi),
+// (its derivative is sum_s lambda_{s+1} dg_s/dphi, MISSION.md §3). The test evaluates
+// Ltilde with the naive double reference of reference.hpp and differentiates it
+// numerically, entry by entry of phi; the state entering the unroll is held constant.
+#include "l2o/meta.hpp"
+#include "l2o/problem.hpp"
+#include "l2o/random.hpp"
+#include "reference.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+namespace l2o {
+namespace {
+
+// Wraps an optimizee and records every gradient it hands out (host memory).
+class Recorder final : public Optimizee {
+ public:
+  explicit Recorder(std::unique_ptr<Optimizee> f) : f_(std::move(f)) {}
+  std::size_t size() const override { return f_->size(); }
+  Device device() const override { return f_->device(); }
+  void initial_theta(float* theta, Stream s) override {
+    f_->initial_theta(theta, s);
+    theta0.assign(theta, theta + size());
+  }
+  void loss_and_grad(const float* theta, float* grad, float* loss, Stream s) override {
+    f_->loss_and_grad(theta, grad, loss, s);
+    grads.emplace_back(grad, grad + size());
+  }
+  std::vector<float> theta0;
+  std::vector<std::vector<float>> grads;
+
+ private:
+  std::unique_ptr<Optimizee> f_;
+};
+
+// Replays grads[first..first+T] from theta and states (double), returning Ltilde.
+double ltilde(const OptimizerConfig& cfg, const std::vector<double>& phi,
+              const std::vector<std::vector<float>>& grads, int first, int T,
+              const std::vector<float>& omega, std::vector<double> theta,
+              std::vector<ref::CoordState> states) {
+  const ref::Net net(cfg, phi);
+  double L = 0.0;
+  for (int t = 0; t < T; ++t) {
+    for (std::size_t i = 0; i < theta.size(); ++i)
+      theta[i] += ref::step(net, cfg, grads[first + t][i], states[i]);
+    const std::vector<float>& g = grads[first + t + 1];
+    for (std::size_t i = 0; i < theta.size(); ++i) L += omega[t] * double(g[i]) * theta[i];
+  }
+  return L;
+}
+
+struct Case {
+  OptimizerConfig cfg;
+  int T;
+  std::vector<float> omega;  // empty: ones
+  int checked = 0;           // phi entries compared (0: all)
+};
+
+void check_meta_gradient(const Case& c, std::uint64_t seed) {
+  SCOPED_TRACE(describe(c.cfg) + ", T = " + std::to_string(c.T));
+  QuadraticOptions qo;
+  qo.dims = 3;
+  qo.batch = 3;
+  qo.dist = QuadraticOptions::Dist::kNormal;
+  qo.theta0_std = 1.0;  // gradients of many magnitudes: both preprocessing branches
+  Recorder f(make_quadratic_family(qo)->sample(seed, Device::kCpu));
+  const std::size_t n = f.size();
+  const Weights phi = Weights::initialise(c.cfg, seed + 1);
+  Unroller u(phi, n, c.T, Device::kCpu, c.omega);
+  u.start(f);
+  u.unroll(f, nullptr);  // a first unroll, so the second starts from a non-zero state
+  std::vector<float> dphi;
+  u.unroll(f, &dphi);
+  ASSERT_EQ(f.grads.size(), std::size_t(2 * c.T + 1));
+  ASSERT_EQ(dphi.size(), phi.size());
+
+  // The state and theta entering the second unroll, in double, replayed with phi.
+  std::vector<double> phid(phi.values().begin(), phi.values().end());
+  const ref::Net net(c.cfg, phid);
+  std::vector<double> theta(f.theta0.begin(), f.theta0.end());
+  std::vector<ref::CoordState> states(n, ref::CoordState(c.cfg.layers, c.cfg.hidden));
+  for (int t = 0; t < c.T; ++t)
+    for (std::size_t i = 0; i < n; ++i) theta[i] += ref::step(net, c.cfg, f.grads[t][i], states[i]);
+  const std::vector<float> omega = c.omega.empty() ? std::vector<float>(c.T, 1.0f) : c.omega;
+
+  std::vector<std::size_t> entries(phi.size());
+  for (std::size_t e = 0; e < entries.size(); ++e) entries[e] = e;
+  if (c.checked > 0) {  // a seeded sample, always including the output layer
+    Rng rng(seed);
+    for (std::size_t e = entries.size() - 1; e > 0; --e) std::swap(entries[e], entries[rng.below(e + 1)]);
+    entries.resize(c.checked);
+    for (std::size_t e = phi.size() - c.cfg.hidden - 1; e < phi.size(); ++e) entries.push_back(e);
+  }
+  std::vector<double> fd(entries.size());
+  double scale = 0.0;
+  for (std::size_t k = 0; k < entries.size(); ++k) {
+    const double h = 1e-5;
+    std::vector<double> p = phid;
+    p[entries[k]] += h;
+    const double up = ltilde(c.cfg, p, f.grads, c.T, c.T, omega, theta, states);
+    p[entries[k]] -= 2 * h;
+    const double down = ltilde(c.cfg, p, f.grads, c.T, c.T, omega, theta, states);
+    fd[k] = (up - down) / (2 * h);
+    scale = std::max(scale, std::fabs(fd[k]));
+  }
+  ASSERT_GT(scale, 0.0);
+  // l2o computes in fp32 (sums over N T terms, ~1e-6 relative) from an fp32 trajectory;
+  // the central difference in double has error ~h^2 f''' ~ 1e-10. Tolerance: 1e-4 of the
+  // largest component plus 1e-3 relative.
+  int bad = 0;
+  for (std::size_t k = 0; k < entries.size() && bad < 10; ++k) {
+    const double got = dphi[entries[k]];
+    if (std::fabs(got - fd[k]) > 1e-4 * scale + 1e-3 * std::fabs(fd[k])) {
+      ADD_FAILURE() << "dL/dphi[" << entries[k] << "] = " << got << ", finite difference " << fd[k]
+                    << " (largest " << scale << ")";
+      ++bad;
+    }
+  }
+}
+
+TEST(MetaGradient, LogSignPreprocessingNonUniformWeights) {
+  Case c;
+  c.cfg.hidden = 8;
+  c.T = 5;
+  c.omega = {0.5f, 1.0f, 0.0f, 2.0f, 1.5f};
+  check_meta_gradient(c, 1);
+}
+
+TEST(MetaGradient, NoPreprocessingScaleOne) {
+  Case c;
+  c.cfg.hidden = 8;
+  c.cfg.preprocess = Preprocess::kNone;
+  c.cfg.output_scale = 1.0f;
+  for (int T : {1, 3, 6}) {
+    c.T = T;
+    check_meta_gradient(c, 10 + T);
+  }
+}
+
+TEST(MetaGradient, ThreeLayersAndForgetBias) {
+  Case c;
+  c.cfg.hidden = 4;
+  c.cfg.layers = 3;
+  c.cfg.forget_bias = 0.3f;
+  c.cfg.p = 5.0f;
+  c.T = 4;
+  c.omega = {1.0f, 0.25f, 3.0f, 1.0f};
+  check_meta_gradient(c, 3);
+}
+
+TEST(MetaGradient, DefaultTwoByTwentySampled) {
+  Case c;  // 2 x 20, log_sign p = 10, scale 0.1: 5,141 weights, 400 checked
+  c.T = 4;
+  c.checked = 400;
+  check_meta_gradient(c, 4);
+}
+
+}  // namespace
+}  // namespace l2o
