@@ -6,6 +6,9 @@
 
 #include <cuda_runtime.h>
 
+#include <cstddef>
+#include <utility>
+
 #define L2O_CUDA_CHECK(call)                                                          \
   do {                                                                                \
     const cudaError_t l2o_err_ = (call);                                              \
@@ -17,3 +20,66 @@
 
 // After a kernel launch: reports launch-configuration errors without synchronising.
 #define L2O_CUDA_CHECK_LAUNCH() L2O_CUDA_CHECK(cudaGetLastError())
+
+#include <cublas_v2.h>
+
+#define L2O_CUBLAS_CHECK(call)                                                             \
+  do {                                                                                     \
+    const cublasStatus_t l2o_st_ = (call);                                                 \
+    if (l2o_st_ != CUBLAS_STATUS_SUCCESS)                                                  \
+      ::l2o::fail("cuBLAS error ", cublasGetStatusName(l2o_st_), " (",                     \
+                  cublasGetStatusString(l2o_st_), ") in ", #call, " at ", __FILE__, ":", \
+                  __LINE__);                                                               \
+  } while (0)
+
+namespace l2o {
+namespace detail {
+
+// Owning device array (cudaMalloc / cudaFree), movable, never copied.
+template <class T>
+class DeviceArray {
+ public:
+  DeviceArray() = default;
+  explicit DeviceArray(std::size_t n) { resize(n); }
+  ~DeviceArray() { cudaFree(p_); }
+  DeviceArray(DeviceArray&& o) noexcept : p_(o.p_), n_(o.n_) { o.p_ = nullptr, o.n_ = 0; }
+  DeviceArray& operator=(DeviceArray&& o) noexcept {
+    std::swap(p_, o.p_);
+    std::swap(n_, o.n_);
+    return *this;
+  }
+  void resize(std::size_t n) {
+    if (n == n_) return;
+    L2O_CUDA_CHECK(cudaFree(p_));
+    p_ = nullptr;
+    n_ = 0;
+    if (n) L2O_CUDA_CHECK(cudaMalloc(&p_, n * sizeof(T)));
+    n_ = n;
+  }
+  void upload(const T* host, std::size_t n, cudaStream_t s) {
+    L2O_CUDA_CHECK(cudaMemcpyAsync(p_, host, n * sizeof(T), cudaMemcpyHostToDevice, s));
+  }
+  T* data() { return p_; }
+  const T* data() const { return p_; }
+  std::size_t size() const { return n_; }
+
+ private:
+  T* p_ = nullptr;
+  std::size_t n_ = 0;
+};
+
+// Owning cuBLAS handle.
+class CublasHandle {
+ public:
+  CublasHandle() { L2O_CUBLAS_CHECK(cublasCreate(&h_)); }
+  ~CublasHandle() { cublasDestroy(h_); }
+  CublasHandle(const CublasHandle&) = delete;
+  CublasHandle& operator=(const CublasHandle&) = delete;
+  cublasHandle_t get() const { return h_; }
+
+ private:
+  cublasHandle_t h_ = nullptr;
+};
+
+}  // namespace detail
+}  // namespace l2o

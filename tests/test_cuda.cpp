@@ -1,6 +1,8 @@
 // CUDA backend against the CPU backend (which tests/test_cpu_step.cpp checks against the
 // double reference). Skipped, visibly, where no CUDA device is usable.
 #include "l2o/device.hpp"
+#include "l2o/meta.hpp"
+#include "l2o/problem.hpp"
 #include "l2o/error.hpp"
 #include "l2o/optimizer.hpp"
 #include "l2o/random.hpp"
@@ -148,6 +150,67 @@ TEST_F(CudaTest, NonFiniteGradientSkipsTheStepWithoutTouchingAnything) {
   EXPECT_FALSE(gpu.last_step_skipped());
   EXPECT_EQ(found.download()[0], 1) << "the caller's flag is never cleared by l2o";
   EXPECT_NE(theta.download(), t0);
+}
+// Meta-gradients of the same unrolls on both backends. Both are fp32 sums over n T terms
+// in different orders (per-thread packs on the CPU, cuBLAS GEMMs on the GPU) of values
+// computed with slightly different exp/log: agreement to 1e-3 of the largest component
+// plus 1e-2 relative, and losses to 1e-4 relative.
+void compare_meta_gradients(const OptimizerConfig& cfg, const QuadraticOptions& qo, int T,
+                            int unrolls) {
+  SCOPED_TRACE(describe(cfg) + ", n = " + std::to_string(qo.dims * qo.batch));
+  const Weights phi = Weights::initialise(cfg, 5);
+  auto family = make_quadratic_family(qo);
+  auto fc = family->sample(77, Device::kCpu);
+  auto fg = family->sample(77, Device::kCuda);
+  Unroller uc(phi, fc->size(), T, Device::kCpu), ug(phi, fg->size(), T, Device::kCuda);
+  ASSERT_EQ(ug.device(), Device::kCuda);
+  EXPECT_NEAR(uc.start(*fc), ug.start(*fg), 1e-4 * std::fabs(uc.start(*fc)) + 1e-6);
+  for (int u = 0; u < unrolls; ++u) {
+    std::vector<float> dc, dg;
+    const std::vector<float> lc = uc.unroll(*fc, &dc), lg = ug.unroll(*fg, &dg);
+    for (int t = 0; t < T; ++t) EXPECT_NEAR(lg[t], lc[t], 1e-4 * std::fabs(lc[t]) + 1e-6);
+    ASSERT_EQ(dc.size(), dg.size());
+    float scale = 0;
+    for (float v : dc) scale = std::max(scale, std::fabs(v));
+    int bad = 0;
+    for (std::size_t e = 0; e < dc.size() && bad < 10; ++e)
+      if (!(std::fabs(dg[e] - dc[e]) <= 1e-3f * scale + 1e-2f * std::fabs(dc[e]))) {
+        ADD_FAILURE() << "unroll " << u << " dphi[" << e << "]: cuda " << dg[e] << ", cpu " << dc[e];
+        ++bad;
+      }
+  }
+}
+
+TEST_F(CudaTest, MetaGradientsMatchCpu) {
+  OptimizerConfig quad;
+  quad.preprocess = Preprocess::kNone;
+  quad.output_scale = 1.0f;
+  compare_meta_gradients(quad, QuadraticOptions{}, 20, 3);  // the reference setting
+  QuadraticOptions big;
+  big.batch = 10007;
+  compare_meta_gradients(OptimizerConfig{}, big, 5, 2);
+}
+
+TEST_F(CudaTest, QuadraticMatchesCpu) {
+  QuadraticOptions qo;
+  qo.batch = 1001;
+  qo.dims = 7;
+  auto family = make_quadratic_family(qo);
+  auto fc = family->sample(3, Device::kCpu);
+  auto fg = family->sample(3, Device::kCuda);
+  const std::size_t n = fc->size();
+  std::vector<float> theta(n), grad(n);
+  fc->initial_theta(theta.data(), nullptr);
+  for (std::size_t i = 0; i < n; ++i) theta[i] += 0.1f * float(i % 13);
+  float loss_c = 0;
+  fc->loss_and_grad(theta.data(), grad.data(), &loss_c, nullptr);
+  DeviceBuffer<float> d_theta(n), d_grad(n), d_loss(1);
+  d_theta.upload(theta);
+  fg->loss_and_grad(d_theta.ptr, d_grad.ptr, d_loss.ptr, nullptr);
+  CHECK_CUDA(cudaDeviceSynchronize());
+  EXPECT_NEAR(d_loss.download()[0], loss_c, 1e-5 * loss_c);
+  const std::vector<float> g = d_grad.download();
+  for (std::size_t i = 0; i < n; ++i) ASSERT_NEAR(g[i], grad[i], 1e-5 + 1e-4 * std::fabs(grad[i])) << i;
 }
 #else
 TEST_F(CudaTest, BuiltWithoutCuda) { GTEST_SKIP() << "l2o was built without the CUDA backend"; }

@@ -1,0 +1,192 @@
+// Meta-training on the GPU: the tape lives in device memory, every forward and backward
+// step is one kernel on the unroll's stream, and the phi reduction is cuBLAS GEMMs/GEMVs
+// accumulating into a device dL/dphi (beta = 1), so nothing synchronises with the host
+// until the meta-gradient and the losses are copied back at the end of the unroll.
+#include "cuda_check.hpp"
+#include "dispatch.hpp"
+#include "unroll_backend.hpp"
+
+#include "kernels/unroll_kernels.cuh"
+
+#include <algorithm>
+#include <vector>
+
+namespace l2o {
+namespace detail {
+namespace {
+
+constexpr int kThreads = 256;
+
+class CudaUnroll final : public UnrollBackend {
+ public:
+  CudaUnroll(const Weights& phi, std::size_t n, int T, std::vector<float> omega)
+      : n_(n), T_(T), omega_(std::move(omega)) {
+    int device = 0;
+    L2O_CUDA_CHECK(cudaGetDevice(&device));
+    L2O_CUDA_CHECK(cudaDeviceGetAttribute(&sms_, cudaDevAttrMultiProcessorCount, device));
+    L2O_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    L2O_CUBLAS_CHECK(cublasSetStream(blas_.get(), stream_));
+    sd_ = static_cast<std::size_t>(phi.config().state_dim());
+    theta_.resize(n_);
+    grads_.resize((T_ + 1) * n_);
+    states_.resize((T_ + 1) * sd_ * n_);
+    losses_.resize(T_ + 1);
+    const WeightLayout L = phi.layout();
+    for (int l = 0; l < L.layers; ++l) {
+      dz_[l].resize(std::size_t(4) * L.hidden * n_);
+      xin_[l].resize(std::size_t(L.row_length(l)) * n_);
+    }
+    dout_.resize(n_);
+    htop_.resize(std::size_t(L.hidden) * n_);
+    carry_.resize(sd_ * n_);
+    lambda_.resize(n_);
+    std::vector<float> ones(n_, 1.0f);
+    ones_.resize(n_);
+    ones_.upload(ones.data(), n_, stream_);
+    L2O_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    set_weights(phi);
+  }
+
+  ~CudaUnroll() override { cudaStreamDestroy(stream_); }
+
+  Device device() const override { return Device::kCuda; }
+  Stream stream() const override { return stream_; }
+
+  void set_weights(const Weights& phi) override {
+    phi_host_ = phi;
+    phi_.resize(phi.size());
+    dphi_.resize(phi.size());
+    // Ordered on the unroll's stream after every step already enqueued; the host copy
+    // stays alive in phi_host_ until the transfer is done.
+    phi_.upload(phi_host_.data(), phi.size(), stream_);
+    const OptimizerConfig& c = phi.config();
+    params_ = {phi_.data(), phi.layout(), PreprocessParams::from(c), c.forget_bias, c.output_scale};
+    const std::size_t smem = phi.size() * sizeof(float);
+    dispatch_hidden(c.hidden, [&](auto h) {
+      constexpr int H = decltype(h)::value;
+      fwd_blocks_ = grid(kernels::l2o_unroll_forward_kernel<H>, smem);
+      bwd_blocks_ = grid(kernels::l2o_unroll_backward_kernel<H>, smem);
+    });
+  }
+
+  float* theta() override { return theta_.data(); }
+  float* grad_slot(int t) override { return grads_.data() + t * n_; }
+  float* loss_slot(int t) override { return losses_.data() + t; }
+  float* state_slot(int t) { return states_.data() + t * sd_ * n_; }
+
+  void reset_state() override {
+    L2O_CUDA_CHECK(cudaMemsetAsync(state_slot(0), 0, sd_ * n_ * sizeof(float), stream_));
+  }
+
+  void forward_step(int t) override {
+    const std::size_t smem = phi_.size() * sizeof(float);
+    dispatch_hidden(params_.layout.hidden, [&](auto h) {
+      kernels::l2o_unroll_forward_kernel<decltype(h)::value><<<fwd_blocks_, kThreads, smem, stream_>>>(
+          params_, theta_.data(), grad_slot(t), state_slot(t), state_slot(t + 1), n_);
+      L2O_CUDA_CHECK_LAUNCH();
+    });
+  }
+
+  void backward(std::vector<float>& dphi) override {
+    const WeightLayout& L = params_.layout;
+    const int H = L.hidden;
+    const std::size_t smem = phi_.size() * sizeof(float);
+    L2O_CUDA_CHECK(cudaMemsetAsync(dphi_.data(), 0, dphi_.size() * sizeof(float), stream_));
+    L2O_CUDA_CHECK(cudaMemsetAsync(carry_.data(), 0, carry_.size() * sizeof(float), stream_));
+    L2O_CUDA_CHECK(cudaMemsetAsync(lambda_.data(), 0, lambda_.size() * sizeof(float), stream_));
+    kernels::BackwardBuffers b{};
+    for (int l = 0; l < L.layers; ++l) {
+      b.dz[l] = dz_[l].data();
+      b.xin[l] = xin_[l].data();
+    }
+    b.dout = dout_.data();
+    b.htop = htop_.data();
+    b.carry = carry_.data();
+    b.lambda = lambda_.data();
+    cublasHandle_t h = blas_.get();
+    const float one = 1.0f;
+    const int n = static_cast<int>(n_);
+    for (int t = T_ - 1; t >= 0; --t) {
+      dispatch_hidden(H, [&](auto hc) {
+        kernels::l2o_unroll_backward_kernel<decltype(hc)::value>
+            <<<bwd_blocks_, kThreads, smem, stream_>>>(params_, grad_slot(t), grad_slot(t + 1),
+                                                       omega_[t + 1], state_slot(t), n_, b);
+        L2O_CUDA_CHECK_LAUNCH();
+      });
+      float* dphi = dphi_.data();
+      for (int l = 0; l < L.layers; ++l) {
+        const int K = L.row_length(l);
+        // dW (4H x K row-major = K x 4H column-major) += xin^T dz, inner dimension n.
+        L2O_CUBLAS_CHECK(cublasSgemm(h, CUBLAS_OP_T, CUBLAS_OP_N, K, 4 * H, n, &one, xin_[l].data(),
+                                     n, dz_[l].data(), n, &one, dphi + L.w_offset(l), K));
+        // db (4H) += dz^T 1.
+        L2O_CUBLAS_CHECK(cublasSgemv(h, CUBLAS_OP_T, n, 4 * H, &one, dz_[l].data(), n,
+                                     ones_.data(), 1, &one, dphi + L.b_offset(l), 1));
+      }
+      // dw_o += htop^T dout, db_o += dout^T 1.
+      L2O_CUBLAS_CHECK(cublasSgemv(h, CUBLAS_OP_T, n, H, &one, htop_.data(), n, dout_.data(), 1,
+                                   &one, dphi + L.out_w_offset(), 1));
+      L2O_CUBLAS_CHECK(cublasSgemv(h, CUBLAS_OP_T, n, 1, &one, dout_.data(), n, ones_.data(), 1,
+                                   &one, dphi + L.out_b_offset(), 1));
+    }
+    dphi.resize(dphi_.size());
+    L2O_CUDA_CHECK(cudaMemcpyAsync(dphi.data(), dphi_.data(), dphi.size() * sizeof(float),
+                                   cudaMemcpyDeviceToHost, stream_));
+    L2O_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  }
+
+  std::vector<float> losses(int first, int count) override {
+    std::vector<float> out(count);
+    L2O_CUDA_CHECK(cudaMemcpyAsync(out.data(), loss_slot(first), count * sizeof(float),
+                                   cudaMemcpyDeviceToHost, stream_));
+    L2O_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    return out;
+  }
+
+  void carry_over() override {
+    L2O_CUDA_CHECK(cudaMemcpyAsync(state_slot(0), state_slot(T_), sd_ * n_ * sizeof(float),
+                                   cudaMemcpyDeviceToDevice, stream_));
+    L2O_CUDA_CHECK(cudaMemcpyAsync(grad_slot(0), grad_slot(T_), n_ * sizeof(float),
+                                   cudaMemcpyDeviceToDevice, stream_));
+    L2O_CUDA_CHECK(cudaMemcpyAsync(loss_slot(0), loss_slot(T_), sizeof(float),
+                                   cudaMemcpyDeviceToDevice, stream_));
+  }
+
+ private:
+  // One wave of resident blocks (grid-stride loops amortise loading phi into shared memory).
+  template <class Kernel>
+  int grid(Kernel kernel, std::size_t smem) {
+    if (smem > 48 * 1024)
+      L2O_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                          static_cast<int>(smem)));
+    int per_sm = 0;
+    L2O_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, smem));
+    if (per_sm < 1) fail("meta-training kernel cannot run with ", smem, " bytes of shared memory");
+    const std::size_t want = (n_ + kThreads - 1) / kThreads;
+    return static_cast<int>(std::min<std::size_t>(want, std::size_t(per_sm) * sms_));
+  }
+
+  std::size_t n_;
+  int T_;
+  std::vector<float> omega_;
+  std::size_t sd_ = 0;
+  int sms_ = 1;
+  cudaStream_t stream_ = nullptr;
+  CublasHandle blas_;
+  Weights phi_host_;
+  kernels::StepParams params_{};
+  int fwd_blocks_ = 1, bwd_blocks_ = 1;
+  DeviceArray<float> phi_, dphi_, theta_, grads_, states_, losses_, dout_, htop_, carry_, lambda_,
+      ones_;
+  DeviceArray<float> dz_[kMaxLayers], xin_[kMaxLayers];
+};
+
+}  // namespace
+
+std::unique_ptr<UnrollBackend> make_cuda_unroll(const Weights& phi, std::size_t n, int T,
+                                                std::vector<float> omega) {
+  return std::make_unique<CudaUnroll>(phi, n, T, std::move(omega));
+}
+
+}  // namespace detail
+}  // namespace l2o
