@@ -1,10 +1,19 @@
 // l2o — command-line tool. `l2o help` lists the commands.
 #include "args.hpp"
+#include "problems.hpp"
 
+#include "../plot.hpp"
 #include "l2o/l2o.hpp"
 
+#include <unistd.h>
+
+#include <cmath>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
 #include <iostream>
+#include <sstream>
 
 namespace l2o::cli {
 namespace {
@@ -14,31 +23,192 @@ constexpr const char* kUsage = R"(l2o — learned optimizers (Andrychowicz et al
 usage: l2o <command> [options]
 
 commands:
-  init   --out FILE [--layers 2] [--hidden 20] [--preprocess log_sign|none] [--p 10]
-         [--scale 0.1] [--forget-bias 1] [--seed 0]
-         write a freshly initialised optimizer (phi and its configuration)
-  info   FILE       describe an optimizer file
+  train  --problem quadratic --out FILE [--steps 100] [--unroll 20] [--epochs 1000]
+         [--meta-lr 0.001] [--clip 0] [--omega 1,1,...] [--device auto|cpu|cuda]
+         [--seed 0] [--eval-every 100] [--validation 20] [--resume] [--force]
+         [optimizer options] [problem options]
+         meta-train an LSTM optimizer; the best phi (by validation) goes to FILE, the
+         training state to FILE.train every --eval-every epochs (--resume continues it)
+  eval   --optimizer FILE --problem quadratic [--steps 100] [--runs 100]
+         [--baselines sgd,rmsprop,adam,nag] [--validation 20] [--device auto]
+         [--out-dir DIR] [problem options]
+         the learned optimizer against baselines with tuned learning rates, on held-out
+         optimizees: a table, DIR/curves.csv and DIR/loss.svg
+  init   --out FILE [optimizer options] [--seed 0]
+         write a freshly initialised optimizer
+  info   FILE       describe an optimizer or training checkpoint
   devices           which backends are usable here
   version           print the version
+
+optimizer options: --layers 2 --hidden 20 --preprocess none|log_sign --p 10 --scale S
+                   --forget-bias 1   (quadratic defaults: preprocess none, scale 1)
+problem options:   quadratic: --dims 10 --batch 128 --dist uniform|normal
 )";
 
-OptimizerConfig config_from(const Args& a) {
-  OptimizerConfig c;
-  c.layers = static_cast<int>(a.integer("layers", c.layers, 1));
-  c.hidden = static_cast<int>(a.integer("hidden", c.hidden, 1));
-  c.preprocess = parse_preprocess(a.str("preprocess", to_string(c.preprocess)));
-  c.p = static_cast<float>(a.number("p", c.p));
-  c.output_scale = static_cast<float>(a.number("scale", c.output_scale));
-  c.forget_bias = static_cast<float>(a.number("forget-bias", c.forget_bias));
-  c.validate();
-  return c;
+std::set<std::string> merged(std::initializer_list<std::set<std::string>> sets) {
+  std::set<std::string> all;
+  for (const auto& s : sets) all.insert(s.begin(), s.end());
+  return all;
+}
+
+void refuse_overwrite(const std::string& path, bool force) {
+  if (!force && std::filesystem::exists(path))
+    usage_fail("'", path, "' exists; pass --force to overwrite it");
+}
+
+std::string hms(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0) return "?";
+  const long s = std::lround(seconds);
+  std::ostringstream os;
+  if (s >= 3600) os << s / 3600 << ":" << std::setw(2) << std::setfill('0') << (s / 60) % 60;
+  else os << s / 60;
+  os << ":" << std::setw(2) << std::setfill('0') << s % 60;
+  return os.str();
+}
+
+int cmd_train(int argc, char** argv) {
+  Args a("train", argc, argv,
+         merged({problem_options(), optimizer_options(),
+                 {"out", "steps", "unroll", "epochs", "meta-lr", "clip", "omega", "device", "seed",
+                  "eval-every", "validation"}}),
+         {"resume", "force"});
+  const std::string problem = a.required("problem");
+  auto family = make_family(a);
+  const OptimizerConfig config = optimizer_config(a, problem);
+  TrainOptions o;
+  o.out = a.required("out");
+  o.steps = static_cast<int>(a.integer("steps", o.steps, 1));
+  o.unroll = static_cast<int>(a.integer("unroll", o.unroll, 1));
+  if (o.steps % o.unroll != 0)
+    usage_fail("train: --steps ", o.steps, " is not a multiple of --unroll ", o.unroll);
+  o.epochs = a.integer("epochs", o.epochs, 1);
+  o.adam.lr = a.number("meta-lr", o.adam.lr);
+  if (!(o.adam.lr > 0)) usage_fail("train: --meta-lr ", o.adam.lr, ", expected > 0");
+  o.adam.clip_norm = a.number("clip", 0.0);
+  if (!(o.adam.clip_norm >= 0)) usage_fail("train: --clip ", o.adam.clip_norm, ", expected >= 0");
+  if (a.has("omega")) {
+    for (const std::string& w : a.list("omega", "")) {
+      char* end = nullptr;
+      const float v = std::strtof(w.c_str(), &end);
+      if (*end != '\0' || !(v >= 0)) usage_fail("train: --omega entry '", w, "', expected >= 0");
+      o.omega.push_back(v);
+    }
+    if (o.omega.size() != static_cast<std::size_t>(o.unroll))
+      usage_fail("train: --omega has ", o.omega.size(), " weights, --unroll is ", o.unroll);
+  }
+  o.device = parse_device(a.str("device", "auto"));
+  o.seed = static_cast<std::uint64_t>(a.integer("seed", 0, 0));
+  o.eval_every = static_cast<int>(a.integer("eval-every", o.eval_every, 1));
+  o.validation_optimizees = static_cast<int>(a.integer("validation", o.validation_optimizees, 1));
+  o.resume = a.flag("resume");
+  if (!o.resume) refuse_overwrite(o.out, a.flag("force"));
+  const Device device = resolve(o.device);
+
+  std::cerr << "l2o train: " << family->describe() << "\n  optimizer: " << describe(config)
+            << "\n  " << o.epochs << " optimizees x " << o.steps << " steps, unroll " << o.unroll
+            << ", meta Adam lr " << o.adam.lr << ", device " << to_string(device)
+            << (o.resume ? ", resuming" : "") << "\n";
+  const bool tty = ::isatty(STDERR_FILENO);
+  auto report = [&](const TrainProgress& p) {
+    std::ostringstream line;
+    line << "epoch " << p.epoch << "/" << p.epochs << "  meta-loss " << std::setprecision(4)
+         << p.meta_loss << "  val " << std::fixed << std::setprecision(3) << p.validation
+         << " (best " << p.best << ")  " << std::setprecision(1) << p.epochs_per_second
+         << " ep/s  ETA " << hms((p.epochs - p.epoch) / p.epochs_per_second);
+    if (p.skipped) line << "  diverged " << p.skipped;
+    if (tty) {
+      const int width = 30, done = static_cast<int>(width * p.epoch / p.epochs);
+      std::cerr << "\r[" << std::string(done, '#') << std::string(width - done, '.') << "] "
+                << line.str() << "\033[K" << (p.epoch == p.epochs ? "\n" : "") << std::flush;
+    } else if (p.validated) {
+      std::cerr << line.str() << "\n";
+    }
+  };
+  const TrainSummary s = train(config, *family, o, report);
+  std::cout << "trained " << s.epochs_run << " epochs in " << std::fixed << std::setprecision(1)
+            << s.seconds << " s; best validation log10 mean final loss " << std::setprecision(3)
+            << s.best_validation << " at epoch " << s.best_epoch << "; wrote " << o.out << "\n";
+  return 0;
+}
+
+int cmd_eval(int argc, char** argv) {
+  Args a("eval", argc, argv,
+         merged({problem_options(),
+                 {"optimizer", "steps", "runs", "baselines", "validation", "device", "out-dir"}}));
+  auto family = make_family(a);
+  const std::string problem = a.required("problem");
+  const Weights phi = load_weights(a.required("optimizer"));
+  const int steps = static_cast<int>(a.integer("steps", 100, 1));
+  const int runs = static_cast<int>(a.integer("runs", 100, 1));
+  const int nval = static_cast<int>(a.integer("validation", 20, 1));
+  std::vector<BaselineKind> kinds;
+  for (const std::string& b : a.list("baselines", "sgd,rmsprop,adam,nag"))
+    kinds.push_back(parse_baseline(b));
+  const Device device = resolve(parse_device(a.str("device", "auto")));
+  const std::string dir = a.str("out-dir", "eval-" + problem);
+  std::filesystem::create_directories(dir);
+
+  const auto test = optimizee_seeds(SeedDomain::kTest, 0, runs);
+  const auto val = optimizee_seeds(SeedDomain::kValidation, 0, nval);
+  std::cerr << "l2o eval: " << family->describe() << "; " << runs << " held-out optimizees, "
+            << steps << " steps, device " << to_string(device) << "\n";
+  struct Row {
+    std::string name, detail;
+    RunResult r;
+  };
+  std::vector<Row> rows;
+  rows.push_back({"LSTM (l2o)", describe(phi.config()),
+                  run_learned(phi, *family, test, steps, device)});
+  for (BaselineKind k : kinds) {
+    std::cerr << "  tuning " << to_string(k) << " on " << nval << " validation optimizees...\n";
+    const TunedBaseline t = tune_baseline(k, *family, val, steps, device);
+    std::ostringstream d;
+    d << "lr " << t.config.lr;
+    rows.push_back({to_string(k), d.str(), run_baseline(t.config, *family, test, steps, device)});
+  }
+
+  std::ostringstream table;
+  table << "| optimizer | setting | log10 mean final loss | mean final loss |";
+  const bool scored = std::isfinite(rows[0].r.mean_score());
+  if (scored) table << " mean score |";
+  table << "\n|---|---|---|---|" << (scored ? "---|" : "") << "\n";
+  for (const Row& r : rows) {
+    table << "| " << r.name << " | " << r.detail << " | " << std::fixed << std::setprecision(3)
+          << r.r.log10_mean_final() << " | " << std::scientific << std::setprecision(3)
+          << r.r.mean_final() << " |";
+    if (scored) table << " " << std::fixed << std::setprecision(4) << r.r.mean_score() << " |";
+    table << "\n";
+  }
+  std::cout << table.str();
+
+  std::ostringstream csv;
+  csv << "step";
+  for (const Row& r : rows) csv << "," << (r.name == "LSTM (l2o)" ? "lstm" : r.name);
+  csv << "\n";
+  for (int t = 0; t <= steps; ++t) {
+    csv << t;
+    for (const Row& r : rows) csv << "," << std::setprecision(8) << r.r.mean_loss[t];
+    csv << "\n";
+  }
+  const std::string csv_text = csv.str(), md = table.str();
+  write_file_atomically(dir + "/curves.csv", csv_text.data(), csv_text.size());
+  write_file_atomically(dir + "/results.md", md.data(), md.size());
+  std::vector<Series> series;
+  for (const Row& r : rows) series.push_back({r.name, r.r.mean_loss});
+  PlotOptions po;
+  po.title = family->describe() + ": mean loss over " + std::to_string(runs) + " held-out runs";
+  po.y_label = "mean loss";
+  write_svg(dir + "/loss.svg", series, po);
+  std::cerr << "wrote " << dir << "/results.md, " << dir << "/curves.csv and " << dir
+            << "/loss.svg\n";
+  return 0;
 }
 
 int cmd_init(int argc, char** argv) {
-  Args a("init", argc, argv,
-         {"out", "layers", "hidden", "preprocess", "p", "scale", "forget-bias", "seed"});
+  Args a("init", argc, argv, merged({optimizer_options(), {"out", "seed"}}), {"force"});
   const std::string out = a.required("out");
-  const OptimizerConfig c = config_from(a);
+  refuse_overwrite(out, a.flag("force"));
+  const OptimizerConfig c = optimizer_config(a, "");
   const Weights phi = Weights::initialise(c, static_cast<std::uint64_t>(a.integer("seed", 0, 0)));
   save_weights(out, phi);
   std::cout << "wrote " << out << ": " << describe(c) << ", " << phi.size() << " weights\n";
@@ -50,7 +220,8 @@ int cmd_info(int argc, char** argv) {
   const Checkpoint ck = load_checkpoint(argv[0]);
   std::cout << argv[0] << ": " << describe(ck.phi.config()) << ", " << ck.phi.size()
             << " weights";
-  for (const auto& [tag, bytes] : ck.sections) std::cout << ", section " << tag << " (" << bytes.size() << " B)";
+  for (const auto& [tag, bytes] : ck.sections)
+    std::cout << ", section " << tag << " (" << bytes.size() << " B)";
   std::cout << "\n";
   return 0;
 }
@@ -77,6 +248,8 @@ int run(int argc, char** argv) {
     std::cout << "l2o " << L2O_VERSION_STRING << "\n";
     return 0;
   }
+  if (cmd == "train") return cmd_train(argc - 2, argv + 2);
+  if (cmd == "eval") return cmd_eval(argc - 2, argv + 2);
   if (cmd == "init") return cmd_init(argc - 2, argv + 2);
   if (cmd == "info") return cmd_info(argc - 2, argv + 2);
   if (cmd == "devices") return cmd_devices();

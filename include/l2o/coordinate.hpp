@@ -387,6 +387,39 @@ L2O_HD void lstm_backward_step(const float* __restrict__ phi, const WeightLayout
   }
 }
 
+// ---------------------------------------------------------------------------------------
+// Hand-designed baselines (SGD, RMSprop, Adam, Nesterov momentum), one coordinate each.
+
+struct BaselineParams {
+  int kind;  // BaselineKind: 0 sgd, 1 rmsprop, 2 adam, 3 nag
+  float lr, momentum, alpha, beta1, beta2, eps;
+  float bias1, bias2;  // Adam's bias corrections 1 - beta^t, set per step by the host
+};
+
+// s0, s1: the coordinate's state (momentum / second moment), as many as the kind needs.
+L2O_HD void baseline_update(const BaselineParams& p, float g, float& theta, float& s0, float& s1) {
+  switch (p.kind) {
+    case 0:  // SGD
+      theta -= p.lr * g;
+      break;
+    case 1:  // RMSprop (PyTorch): s = alpha s + (1 - alpha) g^2; theta -= lr g / (sqrt(s) + eps)
+      s0 = p.alpha * s0 + (1.0f - p.alpha) * g * g;
+      theta -= p.lr * g / (sqrtf(s0) + p.eps);
+      break;
+    case 2: {  // Adam with bias correction
+      s0 = p.beta1 * s0 + (1.0f - p.beta1) * g;
+      s1 = p.beta2 * s1 + (1.0f - p.beta2) * g * g;
+      theta -= p.lr * (s0 / p.bias1) / (sqrtf(s1 / p.bias2) + p.eps);
+      break;
+    }
+    default:  // NAG (PyTorch SGD, nesterov=True): v = mu v + g; theta -= lr (g + mu v)
+      s0 = p.momentum * s0 + g;
+      theta -= p.lr * (g + p.momentum * s0);
+      break;
+  }
+  (void)s1;
+}
+
 // True for finite floats (no NaN, no Inf), by the exponent bits so that it holds even
 // under fast-math flags.
 L2O_HD bool is_finite(float v) { return (math::float_to_bits(v) & 0x7F800000u) != 0x7F800000u; }

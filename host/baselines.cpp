@@ -1,0 +1,113 @@
+#include "l2o/baselines.hpp"
+
+#include "backend.hpp"
+#include "baseline_backend.hpp"
+#include "l2o/coordinate.hpp"
+#include "l2o/error.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace l2o {
+
+std::string to_string(BaselineKind k) {
+  switch (k) {
+    case BaselineKind::kSgd: return "sgd";
+    case BaselineKind::kRmsprop: return "rmsprop";
+    case BaselineKind::kAdam: return "adam";
+    case BaselineKind::kNag: return "nag";
+  }
+  return "?";
+}
+
+BaselineKind parse_baseline(const std::string& name) {
+  for (BaselineKind k :
+       {BaselineKind::kSgd, BaselineKind::kRmsprop, BaselineKind::kAdam, BaselineKind::kNag})
+    if (name == to_string(k)) return k;
+  fail("baseline '", name, "': expected sgd, rmsprop, adam or nag");
+}
+
+void BaselineConfig::validate() const {
+  if (!(lr > 0) || !std::isfinite(lr)) fail(to_string(kind), ": lr = ", lr, ", expected > 0");
+  if (!(momentum >= 0 && momentum < 1)) fail("nag: momentum = ", momentum, ", expected [0, 1)");
+  if (!(alpha >= 0 && alpha < 1)) fail("rmsprop: alpha = ", alpha, ", expected [0, 1)");
+  if (!(beta1 >= 0 && beta1 < 1) || !(beta2 >= 0 && beta2 < 1))
+    fail("adam: betas ", beta1, ", ", beta2, ", expected [0, 1)");
+  if (!(eps > 0)) fail(to_string(kind), ": eps = ", eps, ", expected > 0");
+}
+
+int BaselineConfig::state_dim() const {
+  switch (kind) {
+    case BaselineKind::kSgd: return 0;
+    case BaselineKind::kAdam: return 2;
+    default: return 1;
+  }
+}
+
+namespace detail {
+namespace {
+
+class CpuBaseline final : public BaselineBackend {
+ public:
+  void zero(float* data, std::size_t count, Stream) override {
+    std::fill(data, data + count, 0.0f);
+  }
+  void step(const BaselineParams& p, float* theta, const float* grad, float* state, std::size_t n,
+            Stream, int* found) override {
+    if (!all_finite(grad, n)) {
+      if (found) *found = 1;
+      return;
+    }
+    const long long m = static_cast<long long>(n);
+    float dummy = 0.0f;
+    float* s1 = p.kind == 2 ? state + n : nullptr;
+#pragma omp parallel for schedule(static) firstprivate(dummy)
+    for (long long i = 0; i < m; ++i) {
+      float& a = state ? state[i] : dummy;
+      float& b = s1 ? s1[i] : dummy;
+      baseline_update(p, grad[i], theta[i], a, b);
+    }
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<BaselineBackend> make_cpu_baseline() { return std::make_unique<CpuBaseline>(); }
+
+}  // namespace detail
+
+BaselineOptimizer::BaselineOptimizer(const BaselineConfig& config, Device device)
+    : config_(config), device_(resolve(device)) {
+  config_.validate();
+#if L2O_WITH_CUDA
+  if (device_ == Device::kCuda) {
+    backend_ = detail::make_cuda_baseline();
+    return;
+  }
+#endif
+  backend_ = detail::make_cpu_baseline();
+}
+
+BaselineOptimizer::~BaselineOptimizer() = default;
+BaselineOptimizer::BaselineOptimizer(BaselineOptimizer&&) noexcept = default;
+BaselineOptimizer& BaselineOptimizer::operator=(BaselineOptimizer&&) noexcept = default;
+
+void BaselineOptimizer::reset_state(float* state, std::size_t n, Stream stream) {
+  t_ = 0;
+  if (state_size(n) > 0) backend_->zero(state, state_size(n), stream);
+}
+
+void BaselineOptimizer::step(float* theta, const float* grad, float* state, std::size_t n,
+                             Stream stream, int* found_nonfinite) {
+  if (n == 0) return;
+  if (!theta || !grad || (state_size(n) > 0 && !state))
+    fail(to_string(config_.kind), " step: null pointer for n = ", n);
+  ++t_;
+  const BaselineConfig& c = config_;
+  BaselineParams p{static_cast<int>(c.kind), c.lr, c.momentum, c.alpha, c.beta1, c.beta2, c.eps,
+                   static_cast<float>(1.0 - std::pow(double(c.beta1), double(t_))),
+                   static_cast<float>(1.0 - std::pow(double(c.beta2), double(t_)))};
+  backend_->step(p, theta, grad, state, n, stream, found_nonfinite);
+}
+
+}  // namespace l2o

@@ -1,0 +1,49 @@
+#include "problems.hpp"
+
+namespace l2o::cli {
+
+std::set<std::string> problem_options() { return {"problem", "dims", "batch", "dist"}; }
+
+std::unique_ptr<ProblemFamily> make_family(const Args& a) {
+  const std::string name = a.required("problem");
+  if (name == "quadratic") {
+    QuadraticOptions q;
+    q.dims = static_cast<int>(a.integer("dims", q.dims, 1));
+    q.batch = static_cast<int>(a.integer("batch", q.batch, 1));
+    const std::string dist = a.str("dist", "uniform");
+    if (dist == "uniform")
+      q.dist = QuadraticOptions::Dist::kUniform;
+    else if (dist == "normal")
+      q.dist = QuadraticOptions::Dist::kNormal;
+    else
+      usage_fail("--dist '", dist, "': expected uniform or normal");
+    return make_quadratic_family(q);
+  }
+  usage_fail("unknown problem '", name, "': expected quadratic");
+}
+
+std::set<std::string> optimizer_options() {
+  return {"layers", "hidden", "preprocess", "p", "scale", "forget-bias"};
+}
+
+OptimizerConfig optimizer_config(const Args& a, const std::string& problem) {
+  OptimizerConfig c;
+  if (problem == "quadratic") {  // reference code: identity preprocessing, scale 1
+    c.preprocess = Preprocess::kNone;
+    c.output_scale = 1.0f;
+  } else {  // reference code for MNIST: log_sign with k = 5, scale 0.01
+    c.preprocess = Preprocess::kLogSign;
+    c.p = 5.0f;
+    c.output_scale = 0.01f;
+  }
+  c.layers = static_cast<int>(a.integer("layers", c.layers, 1));
+  c.hidden = static_cast<int>(a.integer("hidden", c.hidden, 1));
+  c.preprocess = parse_preprocess(a.str("preprocess", to_string(c.preprocess)));
+  c.p = static_cast<float>(a.number("p", c.p));
+  c.output_scale = static_cast<float>(a.number("scale", c.output_scale));
+  c.forget_bias = static_cast<float>(a.number("forget-bias", c.forget_bias));
+  c.validate();
+  return c;
+}
+
+}  // namespace l2o::cli

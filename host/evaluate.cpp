@@ -1,0 +1,130 @@
+#include "l2o/evaluate.hpp"
+
+#include "l2o/error.hpp"
+#include "l2o/optimizer.hpp"
+#include "memory.hpp"
+
+#include <cmath>
+#include <limits>
+
+namespace l2o {
+
+std::uint64_t optimizee_seed(SeedDomain domain, std::uint64_t base, std::uint64_t index) {
+  // SplitMix64 finaliser over (domain, base, index): distinct inputs give unrelated seeds.
+  std::uint64_t z = static_cast<std::uint64_t>(domain) * 0x9E3779B97F4A7C15ull;
+  for (std::uint64_t v : {base, index}) {
+    z ^= v + 0x9E3779B97F4A7C15ull + (z << 6) + (z >> 2);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+  }
+  return z;
+}
+
+std::vector<std::uint64_t> optimizee_seeds(SeedDomain domain, std::uint64_t base, int count) {
+  std::vector<std::uint64_t> s(count);
+  for (int k = 0; k < count; ++k) s[k] = optimizee_seed(domain, base, k);
+  return s;
+}
+
+double RunResult::mean_final() const {
+  if (final_loss.empty()) return std::numeric_limits<double>::quiet_NaN();
+  double s = 0;
+  for (double v : final_loss) {
+    if (!std::isfinite(v)) return std::numeric_limits<double>::infinity();
+    s += v;
+  }
+  return s / final_loss.size();
+}
+
+double RunResult::log10_mean_final() const { return std::log10(mean_final()); }
+
+double RunResult::mean_score() const {
+  double s = 0;
+  for (double v : score) s += v;
+  return score.empty() ? std::numeric_limits<double>::quiet_NaN() : s / score.size();
+}
+
+namespace {
+
+// Runs `step` (theta, grad, state, stream) for `steps` steps on each optimizee.
+template <class Reset, class Step>
+RunResult run(const ProblemFamily& family, const std::vector<std::uint64_t>& seeds, int steps,
+              Device device, std::size_t state_per_coord, Reset reset, Step step) {
+  if (steps < 0) fail("run: steps = ", steps, ", expected >= 0");
+  RunResult r;
+  r.mean_loss.assign(steps + 1, 0.0);
+  for (std::uint64_t seed : seeds) {
+    auto f = family.sample(seed, device);
+    const std::size_t n = f->size();
+    detail::Buffer<float> theta(device, n), grad(device, n), state(device, state_per_coord * n),
+        loss(device, steps + 1);
+    f->initial_theta(theta.data(), nullptr);
+    reset(state.data(), n);
+    for (int t = 0; t <= steps; ++t) {
+      f->loss_and_grad(theta.data(), grad.data(), loss.data() + t, nullptr);
+      if (t < steps) step(theta.data(), grad.data(), state.data(), n);
+    }
+    const std::vector<float> l = loss.to_host();
+    for (int t = 0; t <= steps; ++t) r.mean_loss[t] += double(l[t]) / seeds.size();
+    r.final_loss.push_back(l[steps]);
+    if (device == Device::kCpu) {
+      r.score.push_back(f->score(theta.data()));
+    } else {
+      const std::vector<float> th = theta.to_host();
+      r.score.push_back(f->score(th.data()));
+    }
+  }
+  return r;
+}
+
+}  // namespace
+
+RunResult run_learned(const Weights& phi, const ProblemFamily& family,
+                      const std::vector<std::uint64_t>& seeds, int steps, Device device) {
+  LstmOptimizer opt(phi, device);
+  return run(
+      family, seeds, steps, opt.device(), phi.config().state_dim(),
+      [&](float* s, std::size_t n) { opt.reset_state(s, n); },
+      [&](float* th, const float* g, float* s, std::size_t n) { opt.step(th, g, s, n); });
+}
+
+RunResult run_baseline(const BaselineConfig& config, const ProblemFamily& family,
+                       const std::vector<std::uint64_t>& seeds, int steps, Device device) {
+  BaselineOptimizer opt(config, device);
+  return run(
+      family, seeds, steps, opt.device(), config.state_dim(),
+      [&](float* s, std::size_t n) { opt.reset_state(s, n); },
+      [&](float* th, const float* g, float* s, std::size_t n) { opt.step(th, g, s, n); });
+}
+
+std::vector<float> default_lr_grid() {
+  std::vector<float> g;
+  for (int k = -10; k <= 2; ++k) g.push_back(static_cast<float>(std::pow(10.0, k / 2.0)));
+  return g;
+}
+
+TunedBaseline tune_baseline(BaselineKind kind, const ProblemFamily& family,
+                            const std::vector<std::uint64_t>& seeds, int steps, Device device,
+                            const std::vector<float>& grid) {
+  if (grid.empty()) fail("tune_baseline: empty learning-rate grid");
+  TunedBaseline best;
+  best.config.kind = kind;
+  best.validation_mean_final = std::numeric_limits<double>::infinity();
+  for (float lr : grid) {
+    BaselineConfig c;
+    c.kind = kind;
+    c.lr = lr;
+    const double m = run_baseline(c, family, seeds, steps, device).mean_final();
+    best.searched.emplace_back(lr, m);
+    if (std::isfinite(m) && m < best.validation_mean_final) {
+      best.validation_mean_final = m;
+      best.config = c;
+    }
+  }
+  if (!std::isfinite(best.validation_mean_final))
+    fail("tune_baseline: ", to_string(kind), " diverged for every learning rate of the grid");
+  return best;
+}
+
+}  // namespace l2o

@@ -1,0 +1,29 @@
+// Line plots written as standalone SVG files (no plotting library needed to view them:
+// any browser shows them).
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace l2o {
+
+struct Series {
+  std::string name;
+  std::vector<double> y;  // y[k] at x = k
+};
+
+struct PlotOptions {
+  std::string title;
+  std::string x_label = "step";
+  std::string y_label = "loss";
+  bool log_y = true;
+  int width = 860, height = 520;
+};
+
+// Renders the series to SVG text. Non-finite and (with log_y) non-positive points are
+// left out of a line.
+std::string render_svg(const std::vector<Series>& series, const PlotOptions& options);
+void write_svg(const std::string& path, const std::vector<Series>& series,
+               const PlotOptions& options);
+
+}  // namespace l2o

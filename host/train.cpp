@@ -1,0 +1,191 @@
+#include "l2o/train.hpp"
+
+#include "l2o/checkpoint.hpp"
+#include "l2o/error.hpp"
+#include "l2o/evaluate.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+
+namespace l2o {
+namespace {
+
+// The "TRNR" section: where training stands.
+struct TrainerState {
+  std::uint64_t epoch = 0;  // epochs completed
+  double best_validation = std::numeric_limits<double>::infinity();
+  std::uint64_t best_epoch = 0;
+  std::uint64_t seed = 0;
+  std::uint64_t skipped = 0;
+  std::uint64_t steps = 0, unroll = 0;
+};
+
+std::vector<std::uint8_t> to_bytes(const TrainerState& s) {
+  std::vector<std::uint8_t> b(sizeof s);
+  std::memcpy(b.data(), &s, sizeof s);
+  return b;
+}
+
+TrainerState from_bytes(const std::vector<std::uint8_t>& b, const std::string& path) {
+  TrainerState s;
+  if (b.size() != sizeof s)
+    fail("training checkpoint '", path, "': TRNR section of ", b.size(), " bytes, expected ",
+         sizeof s);
+  std::memcpy(&s, b.data(), sizeof s);
+  return s;
+}
+
+std::vector<std::uint8_t> floats_to_bytes(const std::vector<float>& v) {
+  std::vector<std::uint8_t> b(v.size() * sizeof(float));
+  std::memcpy(b.data(), v.data(), b.size());
+  return b;
+}
+
+void validate_options(const TrainOptions& o) {
+  if (o.steps < 1) fail("train: steps = ", o.steps, ", expected at least 1");
+  if (o.unroll < 1) fail("train: unroll = ", o.unroll, ", expected at least 1");
+  if (o.steps % o.unroll != 0)
+    fail("train: steps = ", o.steps, " is not a multiple of unroll = ", o.unroll);
+  if (o.epochs < 1) fail("train: epochs = ", o.epochs, ", expected at least 1");
+  if (o.eval_every < 1) fail("train: eval_every = ", o.eval_every, ", expected at least 1");
+  if (o.validation_optimizees < 1)
+    fail("train: validation optimizees = ", o.validation_optimizees, ", expected at least 1");
+  if (o.out.empty()) fail("train: no output file given");
+}
+
+}  // namespace
+
+double validation_score(const Weights& phi, const ProblemFamily& family, int steps, int count,
+                        std::uint64_t base, Device device) {
+  return run_learned(phi, family, optimizee_seeds(SeedDomain::kValidation, base, count), steps,
+                     device)
+      .log10_mean_final();
+}
+
+TrainSummary train(const OptimizerConfig& config, const ProblemFamily& family,
+                   const TrainOptions& o, const std::function<void(const TrainProgress&)>& report) {
+  validate_options(o);
+  config.validate();
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::string state_path = o.out + ".train";
+
+  Weights phi = Weights::initialise(config, o.seed);
+  MetaAdam adam(phi.size(), o.adam);
+  TrainerState st;
+  st.seed = o.seed;
+  st.steps = o.steps;
+  st.unroll = o.unroll;
+  Weights best = phi;
+  if (o.resume) {
+    if (!std::filesystem::exists(state_path))
+      fail("--resume: no training checkpoint '", state_path, "'");
+    Checkpoint ck = load_checkpoint(state_path);
+    if (ck.phi.config() != config)
+      fail("--resume: '", state_path, "' trains '", describe(ck.phi.config()),
+           "', this run asks for '", describe(config), "'");
+    for (const char* tag : {"ADAM", "TRNR", "BEST"})
+      if (!ck.sections.count(tag))
+        fail("--resume: '", state_path, "' has no ", tag, " section: not a training checkpoint");
+    st = from_bytes(ck.sections["TRNR"], state_path);
+    if (st.seed != o.seed || st.steps != std::uint64_t(o.steps) ||
+        st.unroll != std::uint64_t(o.unroll))
+      fail("--resume: '", state_path, "' was trained with seed ", st.seed, ", steps ", st.steps,
+           ", unroll ", st.unroll, "; this run asks for seed ", o.seed, ", steps ", o.steps,
+           ", unroll ", o.unroll);
+    phi = ck.phi;
+    adam = MetaAdam::deserialise(ck.sections["ADAM"], phi.size());
+    adam.set_lr(o.adam.lr);
+    const std::vector<std::uint8_t>& bb = ck.sections["BEST"];
+    if (bb.size() != phi.size() * sizeof(float))
+      fail("--resume: '", state_path, "' BEST section of ", bb.size(), " bytes, expected ",
+           phi.size() * sizeof(float));
+    std::memcpy(best.values().data(), bb.data(), bb.size());
+  }
+
+  auto checkpoint = [&] {
+    Checkpoint ck{phi, {}};
+    ck.sections["ADAM"] = adam.serialise();
+    ck.sections["TRNR"] = to_bytes(st);
+    ck.sections["BEST"] = floats_to_bytes(best.values());
+    save_checkpoint(state_path, ck);
+  };
+
+  // One unroller, reused: every optimizee of a family has the same size.
+  std::unique_ptr<Optimizee> f =
+      family.sample(optimizee_seed(SeedDomain::kTrain, o.seed, st.epoch), o.device);
+  Unroller unroller(phi, f->size(), o.unroll, f->device(), o.omega);
+  const Device device = unroller.device();
+  std::vector<float> dphi;
+  double loss_sum = 0.0;
+  long long loss_count = 0, run = 0;
+  double validation = std::numeric_limits<double>::quiet_NaN();
+  auto last_report = std::chrono::steady_clock::now();
+  long long epochs_at_report = 0;
+  double rate = 0.0;
+
+  while (st.epoch < static_cast<std::uint64_t>(o.epochs)) {
+    if (run > 0) f = family.sample(optimizee_seed(SeedDomain::kTrain, o.seed, st.epoch), device);
+    unroller.set_weights(phi);
+    unroller.start(*f);
+    for (int u = 0; u < o.steps / o.unroll; ++u) {
+      const std::vector<float> losses = unroller.unroll(*f, &dphi);
+      double L = 0.0;
+      bool finite = true;
+      for (int t = 0; t < o.unroll; ++t) {
+        const double w = o.omega.empty() ? 1.0 : o.omega[t];
+        L += w * losses[t];
+        finite = finite && std::isfinite(losses[t]);
+      }
+      bool grad_finite = true;
+      for (float g : dphi) grad_finite = grad_finite && std::isfinite(g);
+      if (!finite || !grad_finite) {  // this optimizee diverged: no meta-step, next one
+        ++st.skipped;
+        break;
+      }
+      adam.step(phi.values(), dphi);
+      unroller.set_weights(phi);
+      loss_sum += L;
+      ++loss_count;
+    }
+    ++st.epoch;
+    ++run;
+    const bool validate = st.epoch % o.eval_every == 0 || st.epoch == std::uint64_t(o.epochs);
+    if (validate) {
+      validation = validation_score(phi, family, o.steps, o.validation_optimizees,
+                                    o.validation_seed, device);
+      if (validation < st.best_validation) {
+        st.best_validation = validation;
+        st.best_epoch = st.epoch;
+        best = phi;
+        save_weights(o.out, best);
+      }
+      checkpoint();
+    }
+    if (report) {
+      const auto now = std::chrono::steady_clock::now();
+      const double dt = std::chrono::duration<double>(now - last_report).count();
+      if (dt > 0.5 || validate) {
+        rate = (run - epochs_at_report) / std::max(dt, 1e-9);
+        last_report = now;
+        epochs_at_report = run;
+      }
+      report({static_cast<long long>(st.epoch), o.epochs,
+              loss_count ? loss_sum / loss_count : std::numeric_limits<double>::quiet_NaN(),
+              validation, st.best_validation, rate, static_cast<long long>(st.skipped), validate});
+      if (validate) loss_sum = 0, loss_count = 0;
+    }
+  }
+  if (!std::filesystem::exists(o.out)) save_weights(o.out, best);  // every validation diverged
+  TrainSummary s;
+  s.best_validation = st.best_validation;
+  s.best_epoch = static_cast<long long>(st.best_epoch);
+  s.epochs_run = run;
+  s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  s.skipped = static_cast<long long>(st.skipped);
+  return s;
+}
+
+}  // namespace l2o

@@ -1,0 +1,63 @@
+// Hand-designed optimizers the learned one is compared with (MISSION.md §2): SGD,
+// RMSprop, Adam and Nesterov momentum, as fused per-coordinate steps on both backends.
+#pragma once
+
+#include "l2o/device.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace l2o {
+
+enum class BaselineKind { kSgd, kRmsprop, kAdam, kNag };
+
+std::string to_string(BaselineKind k);
+BaselineKind parse_baseline(const std::string& name);  // sgd | rmsprop | adam | nag
+
+// The hyper-parameters other than lr are PyTorch's defaults.
+struct BaselineConfig {
+  BaselineKind kind = BaselineKind::kAdam;
+  float lr = 1e-3f;
+  float momentum = 0.9f;  // NAG
+  float alpha = 0.99f;    // RMSprop: s = alpha s + (1 - alpha) g^2
+  float beta1 = 0.9f;     // Adam
+  float beta2 = 0.999f;   // Adam
+  float eps = 1e-8f;      // RMSprop and Adam
+
+  void validate() const;
+  int state_dim() const;  // floats of state per coordinate: 0, 1, 2 or 1
+};
+
+namespace detail {
+class BaselineBackend;
+}
+
+class BaselineOptimizer {
+ public:
+  explicit BaselineOptimizer(const BaselineConfig& config, Device device = Device::kAuto);
+  ~BaselineOptimizer();
+  BaselineOptimizer(BaselineOptimizer&&) noexcept;
+  BaselineOptimizer& operator=(BaselineOptimizer&&) noexcept;
+
+  const BaselineConfig& config() const { return config_; }
+  Device device() const { return device_; }
+  std::size_t state_size(std::size_t n) const {
+    return static_cast<std::size_t>(config_.state_dim()) * n;
+  }
+  // Zeroes the state and Adam's step count: a fresh optimizee.
+  void reset_state(float* state, std::size_t n, Stream stream = nullptr);
+  // One step on backend memory; like LstmOptimizer::step, a non-finite gradient skips the
+  // whole step and sets *found_nonfinite.
+  void step(float* theta, const float* grad, float* state, std::size_t n, Stream stream = nullptr,
+            int* found_nonfinite = nullptr);
+
+ private:
+  BaselineConfig config_;
+  Device device_;
+  std::uint64_t t_ = 0;  // Adam's step count, for bias correction
+  std::unique_ptr<detail::BaselineBackend> backend_;
+};
+
+}  // namespace l2o
