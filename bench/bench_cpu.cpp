@@ -28,7 +28,11 @@ void BM_Step(benchmark::State& st) {
   st.SetItemsProcessed(static_cast<int64_t>(st.iterations()) * static_cast<int64_t>(n));
   st.counters["bytes_per_coord"] = 4.0 * (2 + 1 + 2 * 80);  // theta r/w, grad, state r/w
 }
-BENCHMARK(BM_Step)->Arg(10000)->Arg(100000)->Arg(1000000)->Unit(benchmark::kMillisecond)
+BENCHMARK(BM_Step)
+    ->Arg(10000)
+    ->Arg(100000)
+    ->Arg(1000000)
+    ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
 }  // namespace

@@ -12,10 +12,14 @@ namespace l2o {
 
 std::string to_string(BaselineKind k) {
   switch (k) {
-    case BaselineKind::kSgd: return "sgd";
-    case BaselineKind::kRmsprop: return "rmsprop";
-    case BaselineKind::kAdam: return "adam";
-    case BaselineKind::kNag: return "nag";
+    case BaselineKind::kSgd:
+      return "sgd";
+    case BaselineKind::kRmsprop:
+      return "rmsprop";
+    case BaselineKind::kAdam:
+      return "adam";
+    case BaselineKind::kNag:
+      return "nag";
   }
   return "?";
 }
@@ -38,9 +42,12 @@ void BaselineConfig::validate() const {
 
 int BaselineConfig::state_dim() const {
   switch (kind) {
-    case BaselineKind::kSgd: return 0;
-    case BaselineKind::kAdam: return 2;
-    default: return 1;
+    case BaselineKind::kSgd:
+      return 0;
+    case BaselineKind::kAdam:
+      return 2;
+    default:
+      return 1;
   }
 }
 
@@ -72,7 +79,9 @@ class CpuBaseline final : public BaselineBackend {
 
 }  // namespace
 
-std::unique_ptr<BaselineBackend> make_cpu_baseline() { return std::make_unique<CpuBaseline>(); }
+std::unique_ptr<BaselineBackend> make_cpu_baseline() {
+  return std::make_unique<CpuBaseline>();
+}
 
 }  // namespace detail
 
@@ -104,7 +113,13 @@ void BaselineOptimizer::step(float* theta, const float* grad, float* state, std:
     fail(to_string(config_.kind), " step: null pointer for n = ", n);
   ++t_;
   const BaselineConfig& c = config_;
-  BaselineParams p{static_cast<int>(c.kind), c.lr, c.momentum, c.alpha, c.beta1, c.beta2, c.eps,
+  BaselineParams p{static_cast<int>(c.kind),
+                   c.lr,
+                   c.momentum,
+                   c.alpha,
+                   c.beta1,
+                   c.beta2,
+                   c.eps,
                    static_cast<float>(1.0 - std::pow(double(c.beta1), double(t_))),
                    static_cast<float>(1.0 - std::pow(double(c.beta2), double(t_)))};
   backend_->step(p, theta, grad, state, n, stream, found_nonfinite);

@@ -43,7 +43,9 @@ class CudaBaseline final : public BaselineBackend {
 
 }  // namespace
 
-std::unique_ptr<BaselineBackend> make_cuda_baseline() { return std::make_unique<CudaBaseline>(); }
+std::unique_ptr<BaselineBackend> make_cuda_baseline() {
+  return std::make_unique<CudaBaseline>();
+}
 
 }  // namespace detail
 }  // namespace l2o

@@ -5,22 +5,22 @@
 
 #include <zlib.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <fcntl.h>
 #include <fstream>
-#include <sys/stat.h>
-#include <unistd.h>
 
 namespace l2o {
 namespace {
 
 constexpr char kMagic[8] = {'L', '2', 'O', 'C', 'K', 'P', 'T', '\x1a'};
 constexpr std::uint32_t kByteOrderMark = 0x01020304u;
-constexpr std::size_t kHeaderBytes = 24;   // magic, version, byte order, section count, reserved
-constexpr std::size_t kSectionHead = 16;   // tag, reserved, length
+constexpr std::size_t kHeaderBytes = 24;  // magic, version, byte order, section count, reserved
+constexpr std::size_t kSectionHead = 16;  // tag, reserved, length
 constexpr std::size_t kConfBytes = 24;
 
 bool host_is_little_endian() {
@@ -33,7 +33,9 @@ bool host_is_little_endian() {
 class Writer {
  public:
   template <class T>
-  void put(const T& v) { append(&v, sizeof v); }
+  void put(const T& v) {
+    append(&v, sizeof v);
+  }
   void append(const void* p, std::size_t n) {
     const auto* c = static_cast<const std::uint8_t*>(p);
     bytes.insert(bytes.end(), c, c + n);
@@ -169,7 +171,9 @@ void save_checkpoint(const std::string& path, const Checkpoint& ckpt) {
   write_file_atomically(path, w.bytes.data(), w.bytes.size());
 }
 
-void save_weights(const std::string& path, const Weights& phi) { save_checkpoint(path, {phi, {}}); }
+void save_weights(const std::string& path, const Weights& phi) {
+  save_checkpoint(path, {phi, {}});
+}
 
 Checkpoint load_checkpoint(const std::string& path) {
   const std::vector<std::uint8_t> data = read_all(path);
@@ -252,7 +256,9 @@ Checkpoint load_checkpoint(const std::string& path) {
   return out;
 }
 
-Weights load_weights(const std::string& path) { return load_checkpoint(path).phi; }
+Weights load_weights(const std::string& path) {
+  return load_checkpoint(path).phi;
+}
 
 Weights load_weights(const std::string& path, const OptimizerConfig& expected) {
   Weights w = load_weights(path);

@@ -16,8 +16,7 @@ void OptimizerConfig::validate() const {
     supported = supported || h == hidden;
     list << (list.tellp() > 0 ? ", " : "") << h;
   }
-  if (!supported)
-    fail("optimizer config: hidden = ", hidden, ", expected one of ", list.str());
+  if (!supported) fail("optimizer config: hidden = ", hidden, ", expected one of ", list.str());
   if (preprocess != Preprocess::kNone && preprocess != Preprocess::kLogSign)
     fail("optimizer config: preprocess = ", static_cast<int>(preprocess),
          ", expected none or log_sign");

@@ -94,8 +94,8 @@ class CpuUnroll final : public UnrollBackend {
           const float* st = state_slot(t) + i0;
           cpu::PackCopyIO state_io{st, nullptr, ld_};
           sink.t = t;
-          lstm_backward_step<H>(args_.phi, args_.layout, args_.forget_bias, args_.output_scale,
-                                x, state_io, lambda, carry_io, sink);
+          lstm_backward_step<H>(args_.phi, args_.layout, args_.forget_bias, args_.output_scale, x,
+                                state_io, lambda, carry_io, sink);
         }
         sink.accumulate(mine.data());
       }

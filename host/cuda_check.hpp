@@ -9,13 +9,12 @@
 #include <cstddef>
 #include <utility>
 
-#define L2O_CUDA_CHECK(call)                                                          \
-  do {                                                                                \
-    const cudaError_t l2o_err_ = (call);                                              \
-    if (l2o_err_ != cudaSuccess)                                                      \
-      ::l2o::fail("CUDA error ", cudaGetErrorName(l2o_err_), " (",                    \
-                  cudaGetErrorString(l2o_err_), ") in ", #call, " at ", __FILE__, ":", \
-                  __LINE__);                                                          \
+#define L2O_CUDA_CHECK(call)                                                                     \
+  do {                                                                                           \
+    const cudaError_t l2o_err_ = (call);                                                         \
+    if (l2o_err_ != cudaSuccess)                                                                 \
+      ::l2o::fail("CUDA error ", cudaGetErrorName(l2o_err_), " (", cudaGetErrorString(l2o_err_), \
+                  ") in ", #call, " at ", __FILE__, ":", __LINE__);                              \
   } while (0)
 
 // After a kernel launch: reports launch-configuration errors without synchronising.
@@ -23,13 +22,13 @@
 
 #include <cublas_v2.h>
 
-#define L2O_CUBLAS_CHECK(call)                                                             \
-  do {                                                                                     \
-    const cublasStatus_t l2o_st_ = (call);                                                 \
-    if (l2o_st_ != CUBLAS_STATUS_SUCCESS)                                                  \
-      ::l2o::fail("cuBLAS error ", cublasGetStatusName(l2o_st_), " (",                     \
+#define L2O_CUBLAS_CHECK(call)                                                           \
+  do {                                                                                   \
+    const cublasStatus_t l2o_st_ = (call);                                               \
+    if (l2o_st_ != CUBLAS_STATUS_SUCCESS)                                                \
+      ::l2o::fail("cuBLAS error ", cublasGetStatusName(l2o_st_), " (",                   \
                   cublasGetStatusString(l2o_st_), ") in ", #call, " at ", __FILE__, ":", \
-                  __LINE__);                                                               \
+                  __LINE__);                                                             \
   } while (0)
 
 namespace l2o {

@@ -81,8 +81,9 @@ class CudaUnroll final : public UnrollBackend {
   void forward_step(int t) override {
     const std::size_t smem = phi_.size() * sizeof(float);
     dispatch_hidden(params_.layout.hidden, [&](auto h) {
-      kernels::l2o_unroll_forward_kernel<decltype(h)::value><<<fwd_blocks_, kThreads, smem, stream_>>>(
-          params_, theta_.data(), grad_slot(t), state_slot(t), state_slot(t + 1), n_);
+      kernels::l2o_unroll_forward_kernel<decltype(h)::value>
+          <<<fwd_blocks_, kThreads, smem, stream_>>>(params_, theta_.data(), grad_slot(t),
+                                                     state_slot(t), state_slot(t + 1), n_);
       L2O_CUDA_CHECK_LAUNCH();
     });
   }
@@ -120,8 +121,8 @@ class CudaUnroll final : public UnrollBackend {
         L2O_CUBLAS_CHECK(cublasSgemm(h, CUBLAS_OP_T, CUBLAS_OP_N, K, 4 * H, n, &one, xin_[l].data(),
                                      n, dz_[l].data(), n, &one, dphi + L.w_offset(l), K));
         // db (4H) += dz^T 1.
-        L2O_CUBLAS_CHECK(cublasSgemv(h, CUBLAS_OP_T, n, 4 * H, &one, dz_[l].data(), n,
-                                     ones_.data(), 1, &one, dphi + L.b_offset(l), 1));
+        L2O_CUBLAS_CHECK(cublasSgemv(h, CUBLAS_OP_T, n, 4 * H, &one, dz_[l].data(), n, ones_.data(),
+                                     1, &one, dphi + L.b_offset(l), 1));
       }
       // dw_o += htop^T dout, db_o += dout^T 1.
       L2O_CUBLAS_CHECK(cublasSgemv(h, CUBLAS_OP_T, n, H, &one, htop_.data(), n, dout_.data(), 1,

@@ -14,14 +14,22 @@ namespace detail {
 template <class F>
 void dispatch_hidden(int hidden, F&& f) {
   switch (hidden) {
-    case 4: return f(std::integral_constant<int, 4>{});
-    case 8: return f(std::integral_constant<int, 8>{});
-    case 16: return f(std::integral_constant<int, 16>{});
-    case 20: return f(std::integral_constant<int, 20>{});
-    case 32: return f(std::integral_constant<int, 32>{});
-    case 40: return f(std::integral_constant<int, 40>{});
-    case 64: return f(std::integral_constant<int, 64>{});
-    default: fail("hidden size ", hidden, " has no compiled kernel");
+    case 4:
+      return f(std::integral_constant<int, 4>{});
+    case 8:
+      return f(std::integral_constant<int, 8>{});
+    case 16:
+      return f(std::integral_constant<int, 16>{});
+    case 20:
+      return f(std::integral_constant<int, 20>{});
+    case 32:
+      return f(std::integral_constant<int, 32>{});
+    case 40:
+      return f(std::integral_constant<int, 40>{});
+    case 64:
+      return f(std::integral_constant<int, 64>{});
+    default:
+      fail("hidden size ", hidden, " has no compiled kernel");
   }
 }
 

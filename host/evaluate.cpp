@@ -37,7 +37,9 @@ double RunResult::mean_final() const {
   return s / final_loss.size();
 }
 
-double RunResult::log10_mean_final() const { return std::log10(mean_final()); }
+double RunResult::log10_mean_final() const {
+  return std::log10(mean_final());
+}
 
 double RunResult::mean_score() const {
   double s = 0;

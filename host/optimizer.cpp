@@ -51,6 +51,8 @@ void LstmOptimizer::step(float* theta, const float* grad, float* state, std::siz
   backend_->step(theta, grad, state, n, stream, found_nonfinite);
 }
 
-bool LstmOptimizer::last_step_skipped() { return backend_->last_step_skipped(); }
+bool LstmOptimizer::last_step_skipped() {
+  return backend_->last_step_skipped();
+}
 
 }  // namespace l2o

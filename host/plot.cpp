@@ -17,10 +17,14 @@ const char* kColours[] = {"#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd",
 std::string escape(const std::string& s) {
   std::string o;
   for (char c : s) {
-    if (c == '<') o += "&lt;";
-    else if (c == '>') o += "&gt;";
-    else if (c == '&') o += "&amp;";
-    else o += c;
+    if (c == '<')
+      o += "&lt;";
+    else if (c == '>')
+      o += "&gt;";
+    else if (c == '&')
+      o += "&amp;";
+    else
+      o += c;
   }
   return o;
 }
@@ -72,8 +76,8 @@ std::string render_svg(const std::vector<Series>& series, const PlotOptions& o) 
   }
   for (int k = 0; k <= 5; ++k) {
     const double x = double(xmax) * k / 5;
-    s << "<line x1=\"" << px(x) << "\" y1=\"" << mt << "\" x2=\"" << px(x) << "\" y2=\""
-      << mt + ph << "\" stroke=\"#f0f0f0\"/>\n<text x=\"" << px(x) << "\" y=\"" << mt + ph + 18
+    s << "<line x1=\"" << px(x) << "\" y1=\"" << mt << "\" x2=\"" << px(x) << "\" y2=\"" << mt + ph
+      << "\" stroke=\"#f0f0f0\"/>\n<text x=\"" << px(x) << "\" y=\"" << mt + ph + 18
       << "\" text-anchor=\"middle\">" << std::lround(x) << "</text>\n";
   }
   s << "<rect x=\"" << ml << "\" y=\"" << mt << "\" width=\"" << pw << "\" height=\"" << ph

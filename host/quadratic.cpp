@@ -71,8 +71,7 @@ class CpuQuadratic final : public Optimizee {
 class QuadraticFamily final : public ProblemFamily {
  public:
   explicit QuadraticFamily(const QuadraticOptions& o) : o_(o) {
-    if (o.dims < 1 || o.dims > 64)
-      fail("quadratic: dims = ", o.dims, ", expected 1..64");
+    if (o.dims < 1 || o.dims > 64) fail("quadratic: dims = ", o.dims, ", expected 1..64");
     if (o.batch < 1) fail("quadratic: batch = ", o.batch, ", expected at least 1");
     if (!(o.theta0_std >= 0)) fail("quadratic: theta0 std ", o.theta0_std, ", expected >= 0");
   }

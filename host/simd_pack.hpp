@@ -38,25 +38,59 @@ struct Pack {
   float operator[](int l) const { return v[l]; }
 };
 
-inline Pack operator+(Pack a, Pack b) { return Pack(a.v + b.v); }
-inline Pack operator+(Pack a, float s) { return Pack(a.v + s); }
-inline Pack operator+(float s, Pack a) { return Pack(s + a.v); }
-inline Pack operator-(Pack a, Pack b) { return Pack(a.v - b.v); }
-inline Pack operator-(Pack a, float s) { return Pack(a.v - s); }
-inline Pack operator-(float s, Pack a) { return Pack(s - a.v); }
-inline Pack operator-(Pack a) { return Pack(-a.v); }
-inline Pack operator*(Pack a, Pack b) { return Pack(a.v * b.v); }
-inline Pack operator*(float s, Pack a) { return Pack(s * a.v); }
-inline Pack operator*(Pack a, float s) { return Pack(a.v * s); }
-inline Pack operator/(float s, Pack a) { return Pack(s / a.v); }
+inline Pack operator+(Pack a, Pack b) {
+  return Pack(a.v + b.v);
+}
+inline Pack operator+(Pack a, float s) {
+  return Pack(a.v + s);
+}
+inline Pack operator+(float s, Pack a) {
+  return Pack(s + a.v);
+}
+inline Pack operator-(Pack a, Pack b) {
+  return Pack(a.v - b.v);
+}
+inline Pack operator-(Pack a, float s) {
+  return Pack(a.v - s);
+}
+inline Pack operator-(float s, Pack a) {
+  return Pack(s - a.v);
+}
+inline Pack operator-(Pack a) {
+  return Pack(-a.v);
+}
+inline Pack operator*(Pack a, Pack b) {
+  return Pack(a.v * b.v);
+}
+inline Pack operator*(float s, Pack a) {
+  return Pack(s * a.v);
+}
+inline Pack operator*(Pack a, float s) {
+  return Pack(a.v * s);
+}
+inline Pack operator/(float s, Pack a) {
+  return Pack(s / a.v);
+}
 
 // Lane masks and bit views for math::exp_poly.
-inline VecI operator<(Pack a, float s) { return a.v < s; }
-inline VecI operator>(Pack a, float s) { return a.v > s; }
-inline Pack select(VecI m, Pack a, Pack b) { return Pack(m ? a.v : b.v); }
-inline VecU bits_of(Pack a) { return (VecU)a.v; }  // same-size vector cast: a bit copy
-inline Pack from_bits(Pack /*like*/, VecU u) { return Pack((VecF)u); }
-inline Pack exp_f(Pack a) { return math::exp_poly(a); }
+inline VecI operator<(Pack a, float s) {
+  return a.v < s;
+}
+inline VecI operator>(Pack a, float s) {
+  return a.v > s;
+}
+inline Pack select(VecI m, Pack a, Pack b) {
+  return Pack(m ? a.v : b.v);
+}
+inline VecU bits_of(Pack a) {
+  return (VecU)a.v;
+}  // same-size vector cast: a bit copy
+inline Pack from_bits(Pack /*like*/, VecU u) {
+  return Pack((VecF)u);
+}
+inline Pack exp_f(Pack a) {
+  return math::exp_poly(a);
+}
 
 // State accessor over the structure-of-arrays buffer for kLanes coordinates at base.
 struct PackStateIO {

@@ -36,9 +36,15 @@ Unroller::~Unroller() = default;
 Unroller::Unroller(Unroller&&) noexcept = default;
 Unroller& Unroller::operator=(Unroller&&) noexcept = default;
 
-Device Unroller::device() const { return backend_->device(); }
-void Unroller::set_weights(const Weights& phi) { backend_->set_weights(phi); }
-const float* Unroller::theta() const { return backend_->theta(); }
+Device Unroller::device() const {
+  return backend_->device();
+}
+void Unroller::set_weights(const Weights& phi) {
+  backend_->set_weights(phi);
+}
+const float* Unroller::theta() const {
+  return backend_->theta();
+}
 
 namespace {
 void check_optimizee(const Optimizee& f, std::size_t n, Device d) {

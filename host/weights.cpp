@@ -53,6 +53,8 @@ MatrixView Weights::output_weight() {
   return {data_.data() + layout_.out_w_offset(), 1, layout_.hidden};
 }
 
-float& Weights::output_bias() { return data_[layout_.out_b_offset()]; }
+float& Weights::output_bias() {
+  return data_[layout_.out_b_offset()];
+}
 
 }  // namespace l2o

@@ -30,7 +30,8 @@ struct CoordStateIO {
 
 // Sets *flag = 1 when any of g[0..n) is NaN or +-Inf. Nothing is written otherwise, so
 // the caller clears the flag first.
-static __global__ void l2o_check_finite_kernel(const float* __restrict__ g, std::size_t n, int* flag) {
+static __global__ void l2o_check_finite_kernel(const float* __restrict__ g, std::size_t n,
+                                               int* flag) {
   bool bad = false;
   for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n;
        i += std::size_t(gridDim.x) * blockDim.x)

@@ -63,8 +63,9 @@ __device__ __forceinline__ void load_phi(const StepParams& p, float* s_phi) {
 // theta += g_t; state read from src (tape slot t), written to dst (slot t + 1).
 template <int H>
 __global__ void __launch_bounds__(256)
-    l2o_unroll_forward_kernel(StepParams p, float* __restrict__ theta, const float* __restrict__ grad,
-                              const float* __restrict__ src, float* __restrict__ dst, std::size_t n) {
+    l2o_unroll_forward_kernel(StepParams p, float* __restrict__ theta,
+                              const float* __restrict__ grad, const float* __restrict__ src,
+                              float* __restrict__ dst, std::size_t n) {
   extern __shared__ float s_phi[];
   load_phi(p, s_phi);
   for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n;

@@ -10,7 +10,9 @@
 
 namespace l2o::ref {
 
-inline double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+inline double sigmoid(double x) {
+  return 1.0 / (1.0 + std::exp(-x));
+}
 
 // Appendix A of the paper, in double.
 inline std::vector<double> preprocess(double g, const OptimizerConfig& c) {

@@ -56,8 +56,8 @@ TEST(Device, AutoFallsBackToCpuAndCudaIsRefusedWithAReason) {
   EXPECT_EQ(resolve(Device::kAuto), Device::kCpu);
   LstmOptimizer opt(Weights::initialise(OptimizerConfig{}, 1), Device::kAuto);
   EXPECT_EQ(opt.device(), Device::kCpu);
-  const std::string msg =
-      error_of([] { LstmOptimizer cuda(Weights::initialise(OptimizerConfig{}, 1), Device::kCuda); });
+  const std::string msg = error_of(
+      [] { LstmOptimizer cuda(Weights::initialise(OptimizerConfig{}, 1), Device::kCuda); });
   EXPECT_NE(msg.find("CUDA backend was requested"), std::string::npos) << msg;
   EXPECT_NE(msg.find(why), std::string::npos) << msg;
 }

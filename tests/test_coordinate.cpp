@@ -78,9 +78,9 @@ TEST(Preprocess, EdgeCases) {
   const float thr = static_cast<float>(std::exp(-10.0));
   const float denorm = std::numeric_limits<float>::denorm_min();
   const float huge = std::numeric_limits<float>::max();
-  for (float g : {0.0f, -0.0f, denorm, -denorm, 1e-40f, std::numeric_limits<float>::min(), thr,
-                  -thr, std::nextafter(thr, 0.0f), std::nextafter(thr, 1.0f), 1.0f, -1.0f, huge,
-                  -huge, 1e30f})
+  for (float g :
+       {0.0f, -0.0f, denorm, -denorm, 1e-40f, std::numeric_limits<float>::min(), thr, -thr,
+        std::nextafter(thr, 0.0f), std::nextafter(thr, 1.0f), 1.0f, -1.0f, huge, -huge, 1e30f})
     expect_preprocess_matches(g, c);
 
   const PreprocessParams q = PreprocessParams::from(c);
@@ -135,8 +135,8 @@ void check_cell(int nin, std::uint64_t seed) {
       cc[j] = float(6 * rng.uniform() - 3);
     }
     std::vector<double> rin(in, in + nin), rh(h, h + H), rc(cc, cc + H);
-    lstm_cell_forward<H>(phi.data() + phi.layout().w_offset(0), phi.data() + phi.layout().b_offset(0),
-                         nin, in, h, cc, c.forget_bias, act);
+    lstm_cell_forward<H>(phi.data() + phi.layout().w_offset(0),
+                         phi.data() + phi.layout().b_offset(0), nin, in, h, cc, c.forget_bias, act);
     ref::cell(net, 0, rin, rh, rc);
     // fp32 dot products of <= 2H terms of size <= ~3 (error ~1e-6), then sigmoid/tanh
     // (derivatives <= 1): 5e-6 absolute.

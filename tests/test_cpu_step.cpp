@@ -80,8 +80,8 @@ void run_against_reference(const OptimizerConfig& cfg, std::size_t n, int steps,
         const float h = state[((2 * l) * cfg.hidden + u) * n + i];
         const float c = state[((2 * l + 1) * cfg.hidden + u) * n + i];
         if (std::fabs(h - rstate[k].h[l][u]) > 2e-5 || std::fabs(c - rstate[k].c[l][u]) > 2e-5) {
-          ADD_FAILURE() << "state of coordinate " << i << " layer " << l << " unit " << u
-                        << ": h " << h << " vs " << rstate[k].h[l][u] << ", c " << c << " vs "
+          ADD_FAILURE() << "state of coordinate " << i << " layer " << l << " unit " << u << ": h "
+                        << h << " vs " << rstate[k].h[l][u] << ", c " << c << " vs "
                         << rstate[k].c[l][u];
           ++bad;
         }
@@ -145,8 +145,9 @@ TEST(CpuStep, NonFiniteGradientSkipsTheWholeStep) {
   std::vector<float> theta(n, 1.0f), state(opt.state_size(n), 0.0f);
   opt.step(theta.data(), random_grads(n, rng).data(), state.data(), n);  // non-zero state
   const std::vector<float> theta_before = theta, state_before = state;
-  for (float badv : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
-                     -std::numeric_limits<float>::infinity()}) {
+  for (float badv :
+       {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
+        -std::numeric_limits<float>::infinity()}) {
     for (std::size_t where : {std::size_t(0), std::size_t(500), n - 1}) {
       std::vector<float> g = random_grads(n, rng);
       g[where] = badv;

@@ -1,10 +1,10 @@
 // CUDA backend against the CPU backend (which tests/test_cpu_step.cpp checks against the
 // double reference). Skipped, visibly, where no CUDA device is usable.
 #include "l2o/device.hpp"
-#include "l2o/meta.hpp"
-#include "l2o/problem.hpp"
 #include "l2o/error.hpp"
+#include "l2o/meta.hpp"
 #include "l2o/optimizer.hpp"
+#include "l2o/problem.hpp"
 #include "l2o/random.hpp"
 
 #include <gtest/gtest.h>
@@ -175,7 +175,8 @@ void compare_meta_gradients(const OptimizerConfig& cfg, const QuadraticOptions& 
     int bad = 0;
     for (std::size_t e = 0; e < dc.size() && bad < 10; ++e)
       if (!(std::fabs(dg[e] - dc[e]) <= 1e-3f * scale + 1e-2f * std::fabs(dc[e]))) {
-        ADD_FAILURE() << "unroll " << u << " dphi[" << e << "]: cuda " << dg[e] << ", cpu " << dc[e];
+        ADD_FAILURE() << "unroll " << u << " dphi[" << e << "]: cuda " << dg[e] << ", cpu "
+                      << dc[e];
         ++bad;
       }
   }
@@ -210,10 +211,13 @@ TEST_F(CudaTest, QuadraticMatchesCpu) {
   CHECK_CUDA(cudaDeviceSynchronize());
   EXPECT_NEAR(d_loss.download()[0], loss_c, 1e-5 * loss_c);
   const std::vector<float> g = d_grad.download();
-  for (std::size_t i = 0; i < n; ++i) ASSERT_NEAR(g[i], grad[i], 1e-5 + 1e-4 * std::fabs(grad[i])) << i;
+  for (std::size_t i = 0; i < n; ++i)
+    ASSERT_NEAR(g[i], grad[i], 1e-5 + 1e-4 * std::fabs(grad[i])) << i;
 }
 #else
-TEST_F(CudaTest, BuiltWithoutCuda) { GTEST_SKIP() << "l2o was built without the CUDA backend"; }
+TEST_F(CudaTest, BuiltWithoutCuda) {
+  GTEST_SKIP() << "l2o was built without the CUDA backend";
+}
 #endif
 
 }  // namespace

@@ -96,7 +96,8 @@ void check_meta_gradient(const Case& c, std::uint64_t seed) {
   for (std::size_t e = 0; e < entries.size(); ++e) entries[e] = e;
   if (c.checked > 0) {  // a seeded sample, always including the output layer
     Rng rng(seed);
-    for (std::size_t e = entries.size() - 1; e > 0; --e) std::swap(entries[e], entries[rng.below(e + 1)]);
+    for (std::size_t e = entries.size() - 1; e > 0; --e)
+      std::swap(entries[e], entries[rng.below(e + 1)]);
     entries.resize(c.checked);
     for (std::size_t e = phi.size() - c.cfg.hidden - 1; e < phi.size(); ++e) entries.push_back(e);
   }

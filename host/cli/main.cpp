@@ -40,8 +40,9 @@ commands:
   devices           which backends are usable here
   version           print the version
 
-optimizer options: --layers 2 --hidden 20 --preprocess none|log_sign --p 10 --scale S
-                   --forget-bias 1   (quadratic defaults: preprocess none, scale 1)
+optimizer options: --layers 2 --hidden 20 --preprocess log_sign|none --p 10 --scale 0.1
+                   --forget-bias 1   (the reference code's quadratic optimizer:
+                   --preprocess none --scale 1)
 problem options:   quadratic: --dims 10 --batch 128 --dist uniform|normal
 )";
 
@@ -60,21 +61,23 @@ std::string hms(double seconds) {
   if (!std::isfinite(seconds) || seconds < 0) return "?";
   const long s = std::lround(seconds);
   std::ostringstream os;
-  if (s >= 3600) os << s / 3600 << ":" << std::setw(2) << std::setfill('0') << (s / 60) % 60;
-  else os << s / 60;
+  if (s >= 3600)
+    os << s / 3600 << ":" << std::setw(2) << std::setfill('0') << (s / 60) % 60;
+  else
+    os << s / 60;
   os << ":" << std::setw(2) << std::setfill('0') << s % 60;
   return os.str();
 }
 
 int cmd_train(int argc, char** argv) {
   Args a("train", argc, argv,
-         merged({problem_options(), optimizer_options(),
+         merged({problem_options(),
+                 optimizer_options(),
                  {"out", "steps", "unroll", "epochs", "meta-lr", "clip", "omega", "device", "seed",
                   "eval-every", "validation"}}),
          {"resume", "force"});
-  const std::string problem = a.required("problem");
   auto family = make_family(a);
-  const OptimizerConfig config = optimizer_config(a, problem);
+  const OptimizerConfig config = optimizer_config(a);
   TrainOptions o;
   o.out = a.required("out");
   o.steps = static_cast<int>(a.integer("steps", o.steps, 1));
@@ -157,8 +160,8 @@ int cmd_eval(int argc, char** argv) {
     RunResult r;
   };
   std::vector<Row> rows;
-  rows.push_back({"LSTM (l2o)", describe(phi.config()),
-                  run_learned(phi, *family, test, steps, device)});
+  rows.push_back(
+      {"LSTM (l2o)", describe(phi.config()), run_learned(phi, *family, test, steps, device)});
   for (BaselineKind k : kinds) {
     std::cerr << "  tuning " << to_string(k) << " on " << nval << " validation optimizees...\n";
     const TunedBaseline t = tune_baseline(k, *family, val, steps, device);
@@ -208,7 +211,7 @@ int cmd_init(int argc, char** argv) {
   Args a("init", argc, argv, merged({optimizer_options(), {"out", "seed"}}), {"force"});
   const std::string out = a.required("out");
   refuse_overwrite(out, a.flag("force"));
-  const OptimizerConfig c = optimizer_config(a, "");
+  const OptimizerConfig c = optimizer_config(a);
   const Weights phi = Weights::initialise(c, static_cast<std::uint64_t>(a.integer("seed", 0, 0)));
   save_weights(out, phi);
   std::cout << "wrote " << out << ": " << describe(c) << ", " << phi.size() << " weights\n";
@@ -218,8 +221,7 @@ int cmd_init(int argc, char** argv) {
 int cmd_info(int argc, char** argv) {
   if (argc != 1) usage_fail("info: expected one FILE");
   const Checkpoint ck = load_checkpoint(argv[0]);
-  std::cout << argv[0] << ": " << describe(ck.phi.config()) << ", " << ck.phi.size()
-            << " weights";
+  std::cout << argv[0] << ": " << describe(ck.phi.config()) << ", " << ck.phi.size() << " weights";
   for (const auto& [tag, bytes] : ck.sections)
     std::cout << ", section " << tag << " (" << bytes.size() << " B)";
   std::cout << "\n";

@@ -2,7 +2,9 @@
 
 namespace l2o::cli {
 
-std::set<std::string> problem_options() { return {"problem", "dims", "batch", "dist"}; }
+std::set<std::string> problem_options() {
+  return {"problem", "dims", "batch", "dist"};
+}
 
 std::unique_ptr<ProblemFamily> make_family(const Args& a) {
   const std::string name = a.required("problem");
@@ -26,16 +28,8 @@ std::set<std::string> optimizer_options() {
   return {"layers", "hidden", "preprocess", "p", "scale", "forget-bias"};
 }
 
-OptimizerConfig optimizer_config(const Args& a, const std::string& problem) {
-  OptimizerConfig c;
-  if (problem == "quadratic") {  // reference code: identity preprocessing, scale 1
-    c.preprocess = Preprocess::kNone;
-    c.output_scale = 1.0f;
-  } else {  // reference code for MNIST: log_sign with k = 5, scale 0.01
-    c.preprocess = Preprocess::kLogSign;
-    c.p = 5.0f;
-    c.output_scale = 0.01f;
-  }
+OptimizerConfig optimizer_config(const Args& a) {
+  OptimizerConfig c;  // the paper's: 2 x 20, log_sign with p = 10, output scale 0.1
   c.layers = static_cast<int>(a.integer("layers", c.layers, 1));
   c.hidden = static_cast<int>(a.integer("hidden", c.hidden, 1));
   c.preprocess = parse_preprocess(a.str("preprocess", to_string(c.preprocess)));

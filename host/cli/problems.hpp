@@ -17,9 +17,10 @@ std::set<std::string> problem_options();
 
 std::unique_ptr<ProblemFamily> make_family(const Args& a);
 
-// The reference code's optimizer for the problem (quadratic: raw gradient, scale 1;
-// others: log_sign with p = 5... as MISSION.md §1), then overridden by the options.
-OptimizerConfig optimizer_config(const Args& a, const std::string& problem);
+// The optimizer configuration: OptimizerConfig's defaults (the paper's 2 x 20 LSTM,
+// log_sign preprocessing with p = 10, output scale 0.1) overridden by the options.
+// The reference code's quadratic setting is --preprocess none --scale 1.
+OptimizerConfig optimizer_config(const Args& a);
 std::set<std::string> optimizer_options();
 
 }  // namespace l2o::cli

@@ -13,12 +13,12 @@ enum class Preprocess {
 };
 
 struct OptimizerConfig {
-  int layers = 2;                          // stacked LSTM layers
-  int hidden = 20;                         // units per layer; see supported_hidden_sizes()
+  int layers = 2;   // stacked LSTM layers
+  int hidden = 20;  // units per layer; see supported_hidden_sizes()
   Preprocess preprocess = Preprocess::kLogSign;
-  float p = 10.0f;                         // preprocessing exponent p (reference code: k = 5)
-  float output_scale = 0.1f;               // g = output_scale * (w_o . h + b_o)
-  float forget_bias = 1.0f;                // added to the forget gate's pre-activation
+  float p = 10.0f;            // preprocessing exponent p (reference code: k = 5)
+  float output_scale = 0.1f;  // g = output_scale * (w_o . h + b_o)
+  float forget_bias = 1.0f;   // added to the forget gate's pre-activation
 
   int num_inputs() const { return preprocess == Preprocess::kNone ? 1 : 2; }
   // Floats of LSTM state per coordinate: layers x (h, c) x hidden.

@@ -48,9 +48,15 @@ L2O_HD std::uint32_t float_to_bits(float f) {
 // Lane-wise helpers the generic exp below needs (from_bits takes a value of the result
 // type, so argument-dependent lookup finds a pack's overload); a SIMD pack type provides
 // the same (host/simd_pack.hpp).
-L2O_HD float select(bool m, float a, float b) { return m ? a : b; }
-L2O_HD std::uint32_t bits_of(float x) { return float_to_bits(x); }
-L2O_HD float from_bits(float /*like*/, std::uint32_t u) { return bits_to_float(u); }
+L2O_HD float select(bool m, float a, float b) {
+  return m ? a : b;
+}
+L2O_HD std::uint32_t bits_of(float x) {
+  return float_to_bits(x);
+}
+L2O_HD float from_bits(float /*like*/, std::uint32_t u) {
+  return bits_to_float(u);
+}
 
 // e^x in fp32 by a Cody-Waite reduction and a degree-6 polynomial (Cephes expf, ~1 ulp),
 // branch-free, so that it compiles to straight SIMD code for a pack of lanes. NaN
@@ -94,7 +100,9 @@ L2O_HD float log_f(float x) {
 #endif
 }
 
-L2O_HD float abs_f(float x) { return x < 0.0f ? -x : x; }
+L2O_HD float abs_f(float x) {
+  return x < 0.0f ? -x : x;
+}
 
 template <class V>
 L2O_HD V sigmoid(V x) {
@@ -158,18 +166,14 @@ L2O_HD void lstm_cell_forward(const float* __restrict__ W, const float* __restri
   const int ld = nin + H;
   V z[4 * H];
   // Four gate rows at a time, so each input value is loaded once for four products.
-#if L2O_DEVICE_CODE
-#pragma unroll
-#endif
+  L2O_UNROLL_IF_SMALL(H)
   for (int r = 0; r < 4 * H; r += 4) {
     const float* w0 = W + r * ld;
     const float* w1 = w0 + ld;
     const float* w2 = w1 + ld;
     const float* w3 = w2 + ld;
     V a0 = V(b[r]), a1 = V(b[r + 1]), a2 = V(b[r + 2]), a3 = V(b[r + 3]);
-#if L2O_DEVICE_CODE
-#pragma unroll
-#endif
+    L2O_UNROLL
     for (int k = 0; k < H; ++k) {
       if (k < nin) {
         const V v = in[k];
@@ -179,9 +183,7 @@ L2O_HD void lstm_cell_forward(const float* __restrict__ W, const float* __restri
         a3 = a3 + w3[k] * v;
       }
     }
-#if L2O_DEVICE_CODE
-#pragma unroll
-#endif
+    L2O_UNROLL
     for (int j = 0; j < H; ++j) {
       const V v = h[j];
       a0 = a0 + w0[nin + j] * v;
@@ -194,9 +196,7 @@ L2O_HD void lstm_cell_forward(const float* __restrict__ W, const float* __restri
     z[r + 2] = a2;
     z[r + 3] = a3;
   }
-#if L2O_DEVICE_CODE
-#pragma unroll
-#endif
+  L2O_UNROLL_IF_SMALL(H)
   for (int j = 0; j < H; ++j) {
     const V ig = math::sigmoid(z[j]);
     const V fg = math::sigmoid(z[H + j] + forget_bias);
@@ -217,27 +217,21 @@ L2O_HD void lstm_cell_forward(const float* __restrict__ W, const float* __restri
 // (num_inputs values from preprocess) with the state read and written through `state`,
 // and returns the update output_scale * (w_o . h_last + b_o).
 template <int H, class V, class StateIO>
-L2O_HD V lstm_forward_step(const float* __restrict__ phi, const WeightLayout& L,
-                           float forget_bias, float output_scale, const V* x, StateIO& state) {
+L2O_HD V lstm_forward_step(const float* __restrict__ phi, const WeightLayout& L, float forget_bias,
+                           float output_scale, const V* x, StateIO& state) {
   V in[H];
-#if L2O_DEVICE_CODE
-#pragma unroll
-#endif
+  L2O_UNROLL
   for (int k = 0; k < H; ++k) in[k] = k < L.num_inputs ? x[k < 2 ? k : 0] : V(0.0f);
   for (int l = 0; l < L.layers; ++l) {
     V h[H], c[H];
-#if L2O_DEVICE_CODE
-#pragma unroll
-#endif
+    L2O_UNROLL
     for (int j = 0; j < H; ++j) {
       h[j] = state.load((2 * l) * H + j);
       c[j] = state.load((2 * l + 1) * H + j);
     }
     lstm_cell_forward<H>(phi + L.w_offset(l), phi + L.b_offset(l), L.layer_input(l), in, h, c,
                          forget_bias);
-#if L2O_DEVICE_CODE
-#pragma unroll
-#endif
+    L2O_UNROLL
     for (int j = 0; j < H; ++j) {
       state.store((2 * l) * H + j, h[j]);
       state.store((2 * l + 1) * H + j, c[j]);
@@ -246,9 +240,7 @@ L2O_HD V lstm_forward_step(const float* __restrict__ phi, const WeightLayout& L,
   }
   const float* wo = phi + L.out_w_offset();
   V out = V(phi[L.out_b_offset()]);
-#if L2O_DEVICE_CODE
-#pragma unroll
-#endif
+  L2O_UNROLL
   for (int j = 0; j < H; ++j) out = out + wo[j] * in[j];
   return output_scale * out;
 }
@@ -268,9 +260,7 @@ L2O_HD V lstm_forward_step(const float* __restrict__ phi, const WeightLayout& L,
 template <int H, class V>
 L2O_HD void lstm_cell_backward(const float* __restrict__ W, int nin, const V* act, const V* c_prev,
                                const V* c, const V* dh, V* dc, V* dz, V* dh_prev, V* din) {
-#if L2O_DEVICE_CODE
-#pragma unroll
-#endif
+  L2O_UNROLL_IF_SMALL(H)
   for (int j = 0; j < H; ++j) {
     const V i = act[j], f = act[H + j], g = act[2 * H + j], o = act[3 * H + j];
     const V tc = math::tanh(c[j]);
@@ -284,31 +274,21 @@ L2O_HD void lstm_cell_backward(const float* __restrict__ W, int nin, const V* ac
   }
   // d[in ; h_prev] = W^T dz, four gate rows at a time.
   const int ld = nin + H;
-#if L2O_DEVICE_CODE
-#pragma unroll
-#endif
+  L2O_UNROLL
   for (int j = 0; j < H; ++j) dh_prev[j] = V(0.0f);
-#if L2O_DEVICE_CODE
-#pragma unroll
-#endif
+  L2O_UNROLL
   for (int k = 0; k < H; ++k)
     if (din && k < nin) din[k] = V(0.0f);
-#if L2O_DEVICE_CODE
-#pragma unroll
-#endif
+  L2O_UNROLL
   for (int r = 0; r < 4 * H; ++r) {
     const float* w = W + r * ld;
     const V d = dz[r];
     if (din) {
-#if L2O_DEVICE_CODE
-#pragma unroll
-#endif
+      L2O_UNROLL_IF_SMALL(4 * H)
       for (int k = 0; k < H; ++k)
         if (k < nin) din[k] = din[k] + w[k] * d;
     }
-#if L2O_DEVICE_CODE
-#pragma unroll
-#endif
+    L2O_UNROLL
     for (int j = 0; j < H; ++j) dh_prev[j] = dh_prev[j] + w[nin + j] * d;
   }
 }
@@ -331,23 +311,17 @@ L2O_HD void lstm_backward_step(const float* __restrict__ phi, const WeightLayout
   V dh_above[H];  // dL/dh of the layer being processed, from the layer above (or output)
   const float* wo = phi + L.out_w_offset();
   const V dout = output_scale * dupdate;
-#if L2O_DEVICE_CODE
-#pragma unroll
-#endif
+  L2O_UNROLL
   for (int j = 0; j < H; ++j) dh_above[j] = wo[j] * dout;
 
   for (int l = L.layers - 1; l >= 0; --l) {
     // Recompute layers 0..l of this step; keep layer l's input, previous state and
     // activations.
     V in[H], hp[H], cp[H], h[H], c[H], act[4 * H];
-#if L2O_DEVICE_CODE
-#pragma unroll
-#endif
+    L2O_UNROLL
     for (int k = 0; k < H; ++k) in[k] = k < L.num_inputs ? x[k < 2 ? k : 0] : V(0.0f);
     for (int m = 0; m <= l; ++m) {
-#if L2O_DEVICE_CODE
-#pragma unroll
-#endif
+      L2O_UNROLL
       for (int j = 0; j < H; ++j) {
         hp[j] = state.load((2 * m) * H + j);
         cp[j] = state.load((2 * m + 1) * H + j);
@@ -357,18 +331,14 @@ L2O_HD void lstm_backward_step(const float* __restrict__ phi, const WeightLayout
       lstm_cell_forward<H>(phi + L.w_offset(m), phi + L.b_offset(m), L.layer_input(m), in, h, c,
                            forget_bias, act);
       if (m < l) {
-#if L2O_DEVICE_CODE
-#pragma unroll
-#endif
+        L2O_UNROLL
         for (int j = 0; j < H; ++j) in[j] = h[j];
       }
     }
     if (l == L.layers - 1) sink.output(dout, h);
 
     V dh[H], dc[H], dz[4 * H], dh_prev[H];
-#if L2O_DEVICE_CODE
-#pragma unroll
-#endif
+    L2O_UNROLL
     for (int j = 0; j < H; ++j) {
       dh[j] = dh_above[j] + carry.load((2 * l) * H + j);
       dc[j] = carry.load((2 * l + 1) * H + j);
@@ -377,9 +347,7 @@ L2O_HD void lstm_backward_step(const float* __restrict__ phi, const WeightLayout
     lstm_cell_backward<H>(phi + L.w_offset(l), nin, act, cp, c, dh, dc, dz, dh_prev,
                           l > 0 ? dh_above : static_cast<V*>(nullptr));
     sink.layer(l, dz, in, hp);
-#if L2O_DEVICE_CODE
-#pragma unroll
-#endif
+    L2O_UNROLL
     for (int j = 0; j < H; ++j) {
       carry.store((2 * l) * H + j, dh_prev[j]);
       carry.store((2 * l + 1) * H + j, dc[j]);
@@ -422,6 +390,8 @@ L2O_HD void baseline_update(const BaselineParams& p, float g, float& theta, floa
 
 // True for finite floats (no NaN, no Inf), by the exponent bits so that it holds even
 // under fast-math flags.
-L2O_HD bool is_finite(float v) { return (math::float_to_bits(v) & 0x7F800000u) != 0x7F800000u; }
+L2O_HD bool is_finite(float v) {
+  return (math::float_to_bits(v) & 0x7F800000u) != 0x7F800000u;
+}
 
 }  // namespace l2o

@@ -13,3 +13,16 @@
 #else
 #define L2O_DEVICE_CODE 0
 #endif
+
+// Loop unrolling in device code. Register arrays must be indexed by compile-time
+// constants, so the loops over a cell's units and inputs are unrolled fully; the loops
+// over gate rows only while H <= 20, beyond which the gate vectors no longer fit in
+// registers anyway and full unrolling would only multiply code size and compile time.
+#define L2O_PRAGMA(x) _Pragma(#x)
+#if L2O_DEVICE_CODE
+#define L2O_UNROLL L2O_PRAGMA(unroll)
+#define L2O_UNROLL_IF_SMALL(n) L2O_PRAGMA(unroll(H <= 20 ? (n) : 1))
+#else
+#define L2O_UNROLL
+#define L2O_UNROLL_IF_SMALL(n)
+#endif

@@ -16,35 +16,35 @@
 namespace l2o {
 
 struct TrainOptions {
-  int steps = 100;                // optimizer steps per optimizee ("epoch")
-  int unroll = 20;                // steps per truncation (one meta-step each)
-  long long epochs = 1000;        // optimizees to train on
-  AdamOptions adam;               // the meta-optimizer
-  std::vector<float> omega;       // w_1..w_unroll, empty: all ones
+  int steps = 100;           // optimizer steps per optimizee ("epoch")
+  int unroll = 20;           // steps per truncation (one meta-step each)
+  long long epochs = 1000;   // optimizees to train on
+  AdamOptions adam;          // the meta-optimizer
+  std::vector<float> omega;  // w_1..w_unroll, empty: all ones
   Device device = Device::kAuto;
-  std::uint64_t seed = 0;         // phi's initialisation and the training optimizees
-  int eval_every = 100;           // epochs between validations (and checkpoints)
+  std::uint64_t seed = 0;  // phi's initialisation and the training optimizees
+  int eval_every = 100;    // epochs between validations (and checkpoints)
   int validation_optimizees = 20;
-  std::string out;                // the best phi; the training state goes to out + ".train"
-  bool resume = false;            // continue from out + ".train"
+  std::string out;                    // the best phi; the training state goes to out + ".train"
+  bool resume = false;                // continue from out + ".train"
   std::uint64_t validation_seed = 0;  // base of the validation set (fixed across runs)
 };
 
 struct TrainProgress {
   long long epoch, epochs;
-  double meta_loss;       // mean unroll loss over the epochs since the last report
-  double validation;      // latest validation score (log10 mean final loss), NaN before one
-  double best;            // best validation score so far
+  double meta_loss;   // mean unroll loss over the epochs since the last report
+  double validation;  // latest validation score (log10 mean final loss), NaN before one
+  double best;        // best validation score so far
   double epochs_per_second;
-  long long skipped;      // unrolls whose losses were not finite (no meta-step taken)
-  bool validated;         // this report follows a validation
+  long long skipped;  // unrolls whose losses were not finite (no meta-step taken)
+  bool validated;     // this report follows a validation
 };
 
 struct TrainSummary {
   double best_validation;  // log10 mean final loss of the kept phi on the validation set
   long long best_epoch;
-  long long epochs_run;    // in this call (after a resume: since the resume)
-  double seconds;          // wall time of this call
+  long long epochs_run;  // in this call (after a resume: since the resume)
+  double seconds;        // wall time of this call
   long long skipped;
 };
 

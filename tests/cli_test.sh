@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The command line's answers to bad input: a message, exit status 2, nothing overwritten.
+#   cli_test.sh PATH/TO/l2o
+set -u
+l2o=$1
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+fails=0
+expect() {  # expect STATUS PATTERN -- command...
+  local want=$1 pattern=$2
+  shift 3
+  local out
+  out=$("$@" 2>&1)
+  local got=$?
+  if [ "$got" != "$want" ] || ! grep -q -- "$pattern" <<<"$out"; then
+    echo "FAIL: $* -> exit $got (want $want), output: $out"
+    fails=$((fails + 1))
+  else
+    echo "ok: $* -> $got"
+  fi
+}
+expect 2 "unknown command" -- "$l2o" frobnicate
+expect 2 "unknown problem 'cubic'" -- "$l2o" train --problem cubic --out "$dir/x.l2o"
+expect 2 "unknown option --epoch" -- "$l2o" train --problem quadratic --epoch 3 --out "$dir/x.l2o"
+expect 2 "not a multiple of --unroll" -- "$l2o" train --problem quadratic --steps 50 --out "$dir/x.l2o"
+expect 2 "expected at least 1" -- "$l2o" train --problem quadratic --epochs 0 --out "$dir/x.l2o"
+expect 2 "expected an integer" -- "$l2o" train --problem quadratic --epochs ten --out "$dir/x.l2o"
+expect 2 "dims = 0" -- "$l2o" train --problem quadratic --dims 0 --out "$dir/x.l2o"
+expect 2 "hidden = 7" -- "$l2o" train --problem quadratic --hidden 7 --out "$dir/x.l2o"
+expect 2 "expected auto, cpu or cuda" -- "$l2o" train --problem quadratic --device gpu --out "$dir/x.l2o"
+expect 2 "cannot open" -- "$l2o" eval --problem quadratic --optimizer "$dir/missing.l2o"
+echo "not a checkpoint" >"$dir/junk.l2o"
+expect 2 "wrong magic" -- "$l2o" eval --problem quadratic --optimizer "$dir/junk.l2o"
+expect 2 "wrong magic" -- "$l2o" info "$dir/junk.l2o"
+# An existing output is not overwritten without --force, and stays as it was.
+expect 2 "pass --force" -- "$l2o" train --problem quadratic --out "$dir/junk.l2o"
+expect 2 "pass --force" -- "$l2o" init --out "$dir/junk.l2o"
+if [ "$(cat "$dir/junk.l2o")" != "not a checkpoint" ]; then
+  echo "FAIL: junk.l2o was modified"
+  fails=$((fails + 1))
+fi
+expect 0 "wrote" -- "$l2o" init --out "$dir/phi.l2o" --hidden 8
+expect 0 "2x8 LSTM" -- "$l2o" info "$dir/phi.l2o"
+expect 0 "LSTM (l2o)" -- "$l2o" eval --problem quadratic --optimizer "$dir/phi.l2o" --steps 20 --runs 2 --validation 2 --baselines sgd --out-dir "$dir/ev"
+for f in results.md curves.csv loss.svg; do
+  [ -s "$dir/ev/$f" ] || { echo "FAIL: eval wrote no $f"; fails=$((fails + 1)); }
+done
+[ "$fails" = 0 ] && echo "cli: all checks passed" || { echo "cli: $fails checks failed"; exit 1; }
