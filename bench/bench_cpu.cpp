@@ -1,5 +1,7 @@
 // CPU benchmarks (Google Benchmark). Items are coordinate-steps.
+//   build/bench/l2o_bench_cpu                      (all)
 //   build/bench/l2o_bench_cpu --benchmark_filter=Step
+// bench/compare_cpu.sh runs these and bench/pytorch_l2o.py side by side.
 #include "l2o/l2o.hpp"
 #include "l2o/random.hpp"
 
@@ -26,7 +28,8 @@ void BM_Step(benchmark::State& st) {
     benchmark::ClobberMemory();
   }
   st.SetItemsProcessed(static_cast<int64_t>(st.iterations()) * static_cast<int64_t>(n));
-  st.counters["bytes_per_coord"] = 4.0 * (2 + 1 + 2 * 80);  // theta r/w, grad, state r/w
+  // theta read + written, grad read, 80 state floats read + written (fp32).
+  st.counters["bytes_per_coord"] = 4.0 * (2 + 1 + 2 * 80);
 }
 BENCHMARK(BM_Step)
     ->Arg(10000)
@@ -34,6 +37,29 @@ BENCHMARK(BM_Step)
     ->Arg(1000000)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
+
+// One meta-iteration on the quadratic family (d = 10, batch = range(0)): an unroll of
+// 20 steps with the optimizee evaluated after each, the backward and the phi reduction,
+// and the meta-optimizer's Adam step.
+void BM_MetaIteration(benchmark::State& st) {
+  l2o::QuadraticOptions q;
+  q.batch = static_cast<int>(st.range(0));
+  auto family = l2o::make_quadratic_family(q);
+  auto f = family->sample(1, l2o::Device::kCpu);
+  l2o::Weights phi = l2o::Weights::initialise(l2o::OptimizerConfig{}, 1);
+  l2o::Unroller u(phi, f->size(), 20, l2o::Device::kCpu);
+  l2o::MetaAdam adam(phi.size(), {});
+  std::vector<float> dphi;
+  u.start(*f);
+  for (auto _ : st) {
+    u.unroll(*f, &dphi);
+    adam.step(phi.values(), dphi);
+    u.set_weights(phi);
+  }
+  st.SetItemsProcessed(static_cast<int64_t>(st.iterations()) * 20 *
+                       static_cast<int64_t>(f->size()));
+}
+BENCHMARK(BM_MetaIteration)->Arg(128)->Arg(10000)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
 

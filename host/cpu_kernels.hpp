@@ -113,25 +113,32 @@ struct BlockSink {
       const int K = L->row_length(l);
       Pack* dW = acc + L->w_offset(l);
       Pack* db = acc + L->b_offset(l);
-      for (int r = 0; r < 4 * H; ++r) {
-        Pack sb(0.0f);
-        for (int t = 0; t < T; ++t) sb = sb + dz[l][t * 4 * H + r];
-        db[r] = db[r] + sb;
-        int k = 0;
-        for (; k + 1 < K; k += 2) {  // two columns at a time share the dz loads
-          Pack s0(0.0f), s1(0.0f);
-          for (int t = 0; t < T; ++t) {
-            const Pack d = dz[l][t * 4 * H + r];
-            s0 = s0 + d * xin[l][t * K + k];
-            s1 = s1 + d * xin[l][t * K + k + 1];
-          }
-          dW[r * K + k] = dW[r * K + k] + s0;
-          dW[r * K + k + 1] = dW[r * K + k + 1] + s1;
+      for (int r = 0; r < 4 * H; r += 4) {  // 4 gate rows x 4 columns: 16 sums in registers
+        const Pack* dzr = dz[l].data() + r;
+        for (int q = 0; q < 4; ++q) {
+          Pack sb(0.0f);
+          for (int t = 0; t < T; ++t) sb = sb + dzr[t * 4 * H + q];
+          db[r + q] = db[r + q] + sb;
         }
-        if (k < K) {
-          Pack s0(0.0f);
-          for (int t = 0; t < T; ++t) s0 = s0 + dz[l][t * 4 * H + r] * xin[l][t * K + k];
-          dW[r * K + k] = dW[r * K + k] + s0;
+        int k = 0;
+        for (; k + 4 <= K; k += 4) {
+          Pack s[4][4];
+          for (auto& row : s)
+            for (auto& v : row) v = Pack(0.0f);
+          for (int t = 0; t < T; ++t) {
+            const Pack* d = dzr + t * 4 * H;
+            const Pack* x = xin[l].data() + t * K + k;
+            for (int q = 0; q < 4; ++q)
+              for (int c = 0; c < 4; ++c) s[q][c] = s[q][c] + d[q] * x[c];
+          }
+          for (int q = 0; q < 4; ++q)
+            for (int c = 0; c < 4; ++c) dW[(r + q) * K + k + c] = dW[(r + q) * K + k + c] + s[q][c];
+        }
+        for (; k < K; ++k) {
+          Pack s[4] = {Pack(0.0f), Pack(0.0f), Pack(0.0f), Pack(0.0f)};
+          for (int t = 0; t < T; ++t)
+            for (int q = 0; q < 4; ++q) s[q] = s[q] + dzr[t * 4 * H + q] * xin[l][t * K + k];
+          for (int q = 0; q < 4; ++q) dW[(r + q) * K + k] = dW[(r + q) * K + k] + s[q];
         }
       }
     }

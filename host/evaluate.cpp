@@ -102,7 +102,7 @@ RunResult run_baseline(const BaselineConfig& config, const ProblemFamily& family
 
 std::vector<float> default_lr_grid() {
   std::vector<float> g;
-  for (int k = -10; k <= 2; ++k) g.push_back(static_cast<float>(std::pow(10.0, k / 2.0)));
+  for (int k = -20; k <= 4; ++k) g.push_back(static_cast<float>(std::pow(10.0, k / 4.0)));
   return g;
 }
 

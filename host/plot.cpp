@@ -59,7 +59,7 @@ std::string render_svg(const std::vector<Series>& series, const PlotOptions& o) 
   s << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << W << "\" height=\"" << H
     << "\" font-family=\"DejaVu Sans, Arial, sans-serif\" font-size=\"13\">\n"
     << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-    << "<text x=\"" << ml + pw / 2 << "\" y=\"24\" text-anchor=\"middle\" font-size=\"16\">"
+    << "<text x=\"" << W / 2 << "\" y=\"24\" text-anchor=\"middle\" font-size=\"14\">"
     << escape(o.title) << "</text>\n";
   // Grid and y ticks: decades on a log axis, 5 divisions otherwise.
   const int divisions = o.log_y ? static_cast<int>(hi - lo) : 5;

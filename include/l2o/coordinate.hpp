@@ -256,7 +256,8 @@ L2O_HD V lstm_forward_step(const float* __restrict__ phi, const WeightLayout& L,
 // Backward of one cell. Inputs: W (as in lstm_cell_forward), the forward's activations
 // act (i, f, g, o), previous and new cell states c_prev and c, and dh = dL/dh_new.
 // dc holds dL/dc_new on entry and dL/dc_prev on exit. Outputs: dz = dL/dz (4H gate
-// pre-activations), dh_prev = dL/dh_prev (H) and, if din is not null, dL/din (nin).
+// pre-activations), dh_prev = dL/dh_prev (H) and, if din is not null, dL/din (nin,
+// which must then equal H: only layers above the first need their input's gradient).
 template <int H, class V>
 L2O_HD void lstm_cell_backward(const float* __restrict__ W, int nin, const V* act, const V* c_prev,
                                const V* c, const V* dh, V* dc, V* dz, V* dh_prev, V* din) {
@@ -272,24 +273,43 @@ L2O_HD void lstm_cell_backward(const float* __restrict__ W, int nin, const V* ac
     dz[3 * H + j] = d_o * o * (1.0f - o);
     dc[j] = dcj * f;
   }
-  // d[in ; h_prev] = W^T dz, four gate rows at a time.
+  // d[in ; h_prev] = W^T dz, four columns at a time so each dz value is loaded once for
+  // four products and the four sums stay in registers.
   const int ld = nin + H;
-  L2O_UNROLL
-  for (int j = 0; j < H; ++j) dh_prev[j] = V(0.0f);
-  L2O_UNROLL
-  for (int k = 0; k < H; ++k)
-    if (din && k < nin) din[k] = V(0.0f);
-  L2O_UNROLL
-  for (int r = 0; r < 4 * H; ++r) {
-    const float* w = W + r * ld;
-    const V d = dz[r];
-    if (din) {
-      L2O_UNROLL_IF_SMALL(4 * H)
-      for (int k = 0; k < H; ++k)
-        if (k < nin) din[k] = din[k] + w[k] * d;
+  L2O_UNROLL_IF_SMALL(H / 4)
+  for (int j = 0; j < H; j += 4) {
+    V a0(0.0f), a1(0.0f), a2(0.0f), a3(0.0f);
+    L2O_UNROLL_IF_SMALL(4 * H)
+    for (int r = 0; r < 4 * H; ++r) {
+      const float* w = W + r * ld + nin + j;
+      const V d = dz[r];
+      a0 = a0 + w[0] * d;
+      a1 = a1 + w[1] * d;
+      a2 = a2 + w[2] * d;
+      a3 = a3 + w[3] * d;
     }
-    L2O_UNROLL
-    for (int j = 0; j < H; ++j) dh_prev[j] = dh_prev[j] + w[nin + j] * d;
+    dh_prev[j] = a0;
+    dh_prev[j + 1] = a1;
+    dh_prev[j + 2] = a2;
+    dh_prev[j + 3] = a3;
+  }
+  if (!din) return;
+  L2O_UNROLL_IF_SMALL(H / 4)
+  for (int k = 0; k < H; k += 4) {  // nin == H here (a layer above the first)
+    V a0(0.0f), a1(0.0f), a2(0.0f), a3(0.0f);
+    L2O_UNROLL_IF_SMALL(4 * H)
+    for (int r = 0; r < 4 * H; ++r) {
+      const float* w = W + r * ld + k;
+      const V d = dz[r];
+      a0 = a0 + w[0] * d;
+      a1 = a1 + w[1] * d;
+      a2 = a2 + w[2] * d;
+      a3 = a3 + w[3] * d;
+    }
+    din[k] = a0;
+    din[k + 1] = a1;
+    din[k + 2] = a2;
+    din[k + 3] = a3;
   }
 }
 

@@ -34,7 +34,7 @@ RunResult run_learned(const Weights& phi, const ProblemFamily& family,
 RunResult run_baseline(const BaselineConfig& config, const ProblemFamily& family,
                        const std::vector<std::uint64_t>& seeds, int steps, Device device);
 
-// Learning rates tried by tune_baseline: 10^-5 .. 10^1 in half decades.
+// Learning rates tried by tune_baseline: 10^-5 .. 10^1 in quarter decades.
 std::vector<float> default_lr_grid();
 
 struct TunedBaseline {
