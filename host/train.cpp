@@ -122,9 +122,6 @@ TrainSummary train(const OptimizerConfig& config, const ProblemFamily& family,
   double loss_sum = 0.0;
   long long loss_count = 0, run = 0;
   double validation = std::numeric_limits<double>::quiet_NaN();
-  auto last_report = std::chrono::steady_clock::now();
-  long long epochs_at_report = 0;
-  double rate = 0.0;
 
   while (st.epoch < static_cast<std::uint64_t>(o.epochs)) {
     if (run > 0) f = family.sample(optimizee_seed(SeedDomain::kTrain, o.seed, st.epoch), device);
@@ -165,13 +162,9 @@ TrainSummary train(const OptimizerConfig& config, const ProblemFamily& family,
       checkpoint();
     }
     if (report) {
-      const auto now = std::chrono::steady_clock::now();
-      const double dt = std::chrono::duration<double>(now - last_report).count();
-      if (dt > 0.5 || validate) {
-        rate = (run - epochs_at_report) / std::max(dt, 1e-9);
-        last_report = now;
-        epochs_at_report = run;
-      }
+      const double elapsed =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      const double rate = run / std::max(elapsed, 1e-9);  // validations included
       report({static_cast<long long>(st.epoch), o.epochs,
               loss_count ? loss_sum / loss_count : std::numeric_limits<double>::quiet_NaN(),
               validation, st.best_validation, rate, static_cast<long long>(st.skipped), validate});
