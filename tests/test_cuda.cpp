@@ -1,5 +1,6 @@
 // CUDA backend against the CPU backend (which tests/test_cpu_step.cpp checks against the
 // double reference). Skipped, visibly, where no CUDA device is usable.
+#include "l2o/data.hpp"
 #include "l2o/device.hpp"
 #include "l2o/error.hpp"
 #include "l2o/meta.hpp"
@@ -213,6 +214,53 @@ TEST_F(CudaTest, QuadraticMatchesCpu) {
   const std::vector<float> g = d_grad.download();
   for (std::size_t i = 0; i < n; ++i)
     ASSERT_NEAR(g[i], grad[i], 1e-5 + 1e-4 * std::fabs(grad[i])) << i;
+}
+// The MLP optimizee on both backends: the same seed draws the same minibatches (a
+// counter-based hash), so losses and gradients agree to fp32 rounding of different
+// summation orders (cuBLAS vs OpenBLAS): 1e-5 relative on the loss, 1e-4 of the largest
+// gradient component plus 1e-3 relative per component.
+TEST_F(CudaTest, MlpMatchesCpu) {
+  auto dataset = [](int count, std::uint64_t seed) {
+    auto d = std::make_shared<Dataset>();
+    d->rows = 7;
+    d->cols = 7;
+    Rng rng(seed);
+    for (int i = 0; i < count; ++i) {
+      d->labels.push_back(std::uint8_t(rng.below(10)));
+      for (int f = 0; f < 49; ++f) d->images.push_back(float(rng.uniform()));
+    }
+    return std::shared_ptr<const Dataset>(d);
+  };
+  for (auto act : {MlpOptions::Activation::kSigmoid, MlpOptions::Activation::kRelu}) {
+    MlpOptions o;
+    o.hidden = {13, 7};
+    o.activation = act;
+    o.batch = 33;
+    o.init_std = 0.3;
+    auto family = make_mlp_family(o, dataset(500, 1), dataset(250, 2));
+    auto fc = family->sample(9, Device::kCpu);
+    auto fg = family->sample(9, Device::kCuda);
+    const std::size_t n = fc->size();
+    std::vector<float> theta(n), grad(n);
+    fc->initial_theta(theta.data(), nullptr);
+    DeviceBuffer<float> d_theta(n), d_grad(n), d_loss(1);
+    d_theta.upload(theta);
+    for (int call = 0; call < 3; ++call) {  // three minibatches of the stream
+      float loss = 0;
+      fc->loss_and_grad(theta.data(), grad.data(), &loss, nullptr);
+      fg->loss_and_grad(d_theta.ptr, d_grad.ptr, d_loss.ptr, nullptr);
+      CHECK_CUDA(cudaDeviceSynchronize());
+      EXPECT_NEAR(d_loss.download()[0], loss, 1e-5 * loss);
+      const std::vector<float> g = d_grad.download();
+      float scale = 0;
+      for (float v : grad) scale = std::max(scale, std::fabs(v));
+      for (std::size_t i = 0; i < n; ++i)
+        ASSERT_NEAR(g[i], grad[i], 1e-4 * scale + 1e-3 * std::fabs(grad[i]))
+            << "call " << call << " parameter " << i;
+    }
+    // A near-tie in the logits may round the other way: allow two of 250 test examples.
+    EXPECT_NEAR(fg->score(theta.data()), fc->score(theta.data()), 2.0 / 250);
+  }
 }
 #else
 TEST_F(CudaTest, BuiltWithoutCuda) {

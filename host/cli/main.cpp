@@ -23,13 +23,13 @@ constexpr const char* kUsage = R"(l2o — learned optimizers (Andrychowicz et al
 usage: l2o <command> [options]
 
 commands:
-  train  --problem quadratic --out FILE [--steps 100] [--unroll 20] [--epochs 1000]
+  train  --problem quadratic|mlp --out FILE [--steps 100] [--unroll 20] [--epochs 1000]
          [--meta-lr 0.001] [--clip 0] [--omega 1,1,...] [--device auto|cpu|cuda]
          [--seed 0] [--eval-every 100] [--validation 20] [--resume] [--force]
          [optimizer options] [problem options]
          meta-train an LSTM optimizer; the best phi (by validation) goes to FILE, the
          training state to FILE.train every --eval-every epochs (--resume continues it)
-  eval   --optimizer FILE --problem quadratic [--steps 100] [--runs 100]
+  eval   --optimizer FILE --problem quadratic|mlp [--steps 100] [--runs 100]
          [--baselines sgd,rmsprop,adam,nag] [--validation 20] [--device auto]
          [--out-dir DIR] [problem options]
          the learned optimizer against baselines with tuned learning rates, on held-out
@@ -44,6 +44,9 @@ optimizer options: --layers 2 --hidden 20 --preprocess log_sign|none --p 10 --sc
                    --forget-bias 1   (the reference code's quadratic optimizer:
                    --preprocess none --scale 1)
 problem options:   quadratic: --dims 10 --batch 128 --dist uniform|normal
+                   mlp (Fashion-MNIST): --mlp-hidden 20[,20...] --activation sigmoid|relu|tanh
+                   --batch 128 --init-std 0.01 --data DIR (default $L2O_FASHION_MNIST_DIR
+                   or /usr/share/datasets/fashion-mnist)
 )";
 
 std::set<std::string> merged(std::initializer_list<std::set<std::string>> sets) {

@@ -1,5 +1,7 @@
 #include "problems.hpp"
 
+#include <cstdlib>
+
 namespace l2o::cli {
 
 std::set<std::string> problem_options() {
@@ -21,7 +23,22 @@ std::unique_ptr<ProblemFamily> make_family(const Args& a) {
       usage_fail("--dist '", dist, "': expected uniform or normal");
     return make_quadratic_family(q);
   }
-  usage_fail("unknown problem '", name, "': expected quadratic");
+  if (name == "mlp") {
+    MlpOptions m;
+    m.hidden.clear();
+    for (const std::string& w : a.list("mlp-hidden", "20")) {
+      char* end = nullptr;
+      const long v = std::strtol(w.c_str(), &end, 10);
+      if (*end != '\0' || v < 1) usage_fail("--mlp-hidden entry '", w, "': expected a width >= 1");
+      m.hidden.push_back(static_cast<int>(v));
+    }
+    m.activation = parse_activation(a.str("activation", "sigmoid"));
+    m.batch = static_cast<int>(a.integer("batch", m.batch, 1));
+    m.init_std = a.number("init-std", m.init_std);
+    m.data_dir = a.str("data", "");
+    return make_mlp_family(m);
+  }
+  usage_fail("unknown problem '", name, "': expected quadratic or mlp");
 }
 
 std::set<std::string> optimizer_options() {

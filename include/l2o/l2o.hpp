@@ -4,6 +4,7 @@
 #include "l2o/baselines.hpp"
 #include "l2o/checkpoint.hpp"
 #include "l2o/config.hpp"
+#include "l2o/data.hpp"
 #include "l2o/device.hpp"
 #include "l2o/error.hpp"
 #include "l2o/evaluate.hpp"

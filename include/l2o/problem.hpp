@@ -8,6 +8,7 @@
 #include <limits>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace l2o {
 
@@ -46,5 +47,32 @@ struct QuadraticOptions {
 };
 
 std::unique_ptr<ProblemFamily> make_quadratic_family(const QuadraticOptions& options);
+
+struct Dataset;
+
+// A multi-layer perceptron classifying Fashion-MNIST (MISSION.md §2, the paper's MNIST
+// experiment): hidden layers of the given widths and activation, a 10-way softmax with
+// mean cross-entropy over a minibatch drawn with replacement from the training split
+// (a fresh minibatch at every evaluation, from a stream seeded by the optimizee's seed),
+// initial weights and biases N(0, init_std^2) redrawn for every optimizee. Parameters are
+// one flat vector: per layer the out x in matrix (row-major) then its bias. score() is
+// the accuracy on the test split.
+struct MlpOptions {
+  std::vector<int> hidden = {20};
+  enum class Activation { kSigmoid, kRelu, kTanh } activation = Activation::kSigmoid;
+  int batch = 128;
+  double init_std = 0.01;
+  std::string data_dir;  // Fashion-MNIST location, "" for the default (see data.hpp)
+};
+
+std::string to_string(MlpOptions::Activation a);
+MlpOptions::Activation parse_activation(const std::string& name);  // sigmoid | relu | tanh
+
+// Reads Fashion-MNIST (train and test splits) once and shares it among optimizees.
+std::unique_ptr<ProblemFamily> make_mlp_family(const MlpOptions& options);
+// The same on given data (the test split only feeds score()).
+std::unique_ptr<ProblemFamily> make_mlp_family(const MlpOptions& options,
+                                               std::shared_ptr<const Dataset> train,
+                                               std::shared_ptr<const Dataset> test);
 
 }  // namespace l2o

@@ -1,0 +1,42 @@
+// The MLP optimizee's shape and data, shared by its CPU and CUDA implementations.
+#pragma once
+
+#include "l2o/data.hpp"
+#include "l2o/problem.hpp"
+
+#include <memory>
+#include <vector>
+
+namespace l2o {
+namespace detail {
+
+struct MlpShape {
+  std::vector<int> dims;  // features, hidden..., classes
+  int act = 0;            // mlp::Act
+  int batch = 128;
+  int layers() const { return static_cast<int>(dims.size()) - 1; }
+  std::size_t w_offset(int k) const {  // layer k (0-based): W (dims[k+1] x dims[k]) then b
+    std::size_t off = 0;
+    for (int j = 0; j < k; ++j) off += std::size_t(dims[j + 1]) * (dims[j] + 1);
+    return off;
+  }
+  std::size_t b_offset(int k) const { return w_offset(k) + std::size_t(dims[k + 1]) * dims[k]; }
+  std::size_t size() const { return w_offset(layers()); }
+};
+
+struct MlpData {
+  std::shared_ptr<const Dataset> train, test;
+};
+
+// Mean cross-entropy of the MLP on `rows` examples (x: rows x features, row-major) and,
+// when grad is not null, its gradient (the CPU path; BLAS products).
+float mlp_loss_and_grad(const MlpShape& s, const float* theta, const float* x,
+                        const std::uint8_t* y, int rows, float* grad);
+
+#if L2O_WITH_CUDA
+std::unique_ptr<Optimizee> make_cuda_mlp(const MlpShape& shape, const MlpData& data,
+                                         std::vector<float> theta0, std::uint64_t seed);
+#endif
+
+}  // namespace detail
+}  // namespace l2o

@@ -1,0 +1,198 @@
+// The MLP optimizee on the GPU: cuBLAS products (row-major matrices seen as column-major
+// transposes), the kernels of mlp_kernels.cuh, the loss reduced with CUB. Datasets are
+// uploaded once and shared by every optimizee of a family.
+#include "cuda_check.hpp"
+#include "mlp.hpp"
+
+#include "kernels/mlp_kernels.cuh"
+
+#include <cub/device/device_reduce.cuh>
+#include <cuda/std/functional>
+
+#include <map>
+#include <mutex>
+
+namespace l2o {
+namespace detail {
+namespace {
+
+constexpr int kThreads = 256;
+
+struct DeviceDataset {
+  DeviceArray<float> images;
+  DeviceArray<std::uint8_t> labels;
+  std::uint32_t count = 0;
+};
+
+// One device copy per host dataset, alive while some optimizee uses it.
+std::shared_ptr<DeviceDataset> device_copy(const Dataset& d) {
+  static std::mutex mutex;
+  static std::map<const Dataset*, std::weak_ptr<DeviceDataset>> cache;
+  std::lock_guard<std::mutex> lock(mutex);
+  if (auto p = cache[&d].lock()) return p;
+  auto p = std::make_shared<DeviceDataset>();
+  p->images.resize(d.images.size());
+  p->labels.resize(d.labels.size());
+  p->images.upload(d.images.data(), d.images.size(), nullptr);
+  p->labels.upload(d.labels.data(), d.labels.size(), nullptr);
+  p->count = static_cast<std::uint32_t>(d.count());
+  L2O_CUDA_CHECK(cudaStreamSynchronize(nullptr));
+  cache[&d] = p;
+  return p;
+}
+
+int blocks_for(std::size_t n) {
+  return static_cast<int>(std::min<std::size_t>((n + kThreads - 1) / kThreads, 4096));
+}
+
+struct Scale {
+  float s;
+  __host__ __device__ float operator()(float v) const { return s * v; }
+};
+
+class CudaMlp final : public Optimizee {
+ public:
+  CudaMlp(const MlpShape& shape, const MlpData& data, std::vector<float> theta0, std::uint64_t seed)
+      : s_(shape), data_(data), seed_(seed) {
+    train_ = device_copy(*data.train);
+    theta0_.resize(theta0.size());
+    theta0_.upload(theta0.data(), theta0.size(), nullptr);
+    const int B = s_.batch;
+    x_.resize(std::size_t(B) * s_.dims[0]);
+    labels_.resize(B);
+    loss_rows_.resize(std::max(B, kScoreRows));
+    ones_.resize(std::max(B, kScoreRows));
+    std::vector<float> ones(ones_.size(), 1.0f);
+    ones_.upload(ones.data(), ones.size(), nullptr);
+    acts_.resize(s_.layers() + 1);
+    int widest = 0;
+    for (int d : s_.dims) widest = std::max(widest, d);
+    for (int k = 1; k <= s_.layers(); ++k)
+      acts_[k].resize(std::size_t(std::max(B, kScoreRows)) * s_.dims[k]);
+    delta_[0].resize(std::size_t(B) * widest);
+    delta_[1].resize(std::size_t(B) * widest);
+    L2O_CUDA_CHECK(cub::DeviceReduce::TransformReduce(
+        nullptr, temp_bytes_, loss_rows_.data(), static_cast<float*>(nullptr), B,
+        cuda::std::plus<float>{}, Scale{1.0f}, 0.0f, nullptr));
+    temp_.resize(std::max<std::size_t>(temp_bytes_, 1));
+    L2O_CUDA_CHECK(cudaStreamSynchronize(nullptr));  // host vectors die with this scope
+  }
+
+  std::size_t size() const override { return s_.size(); }
+  Device device() const override { return Device::kCuda; }
+
+  void initial_theta(float* theta, Stream stream) override {
+    L2O_CUDA_CHECK(cudaMemcpyAsync(theta, theta0_.data(), size() * sizeof(float),
+                                   cudaMemcpyDeviceToDevice, stream));
+  }
+
+  void loss_and_grad(const float* theta, float* grad, float* loss, Stream stream) override {
+    const int B = s_.batch, L = s_.layers(), C = s_.dims.back();
+    cublasHandle_t h = blas_.get();
+    L2O_CUBLAS_CHECK(cublasSetStream(h, stream));
+    kernels::l2o_mlp_gather_kernel<<<std::min(B, 1024), kThreads, 0, stream>>>(
+        train_->images.data(), train_->labels.data(), train_->count, s_.dims[0], B, seed_, calls_,
+        x_.data(), labels_.data());
+    L2O_CUDA_CHECK_LAUNCH();
+    ++calls_;
+    forward(theta, x_.data(), B, stream);
+    kernels::l2o_mlp_softmax_xent_kernel<<<blocks_for(B), kThreads, 0, stream>>>(
+        acts_[L].data(), labels_.data(), B, C, 1.0f / B, delta_[0].data(), loss_rows_.data());
+    L2O_CUDA_CHECK_LAUNCH();
+    L2O_CUDA_CHECK(cub::DeviceReduce::TransformReduce(temp_.data(), temp_bytes_, loss_rows_.data(),
+                                                      loss, B, cuda::std::plus<float>{},
+                                                      Scale{1.0f / B}, 0.0f, stream));
+    const float one = 1.0f, zero = 0.0f;
+    int cur = 0;
+    for (int k = L - 1; k >= 0; --k) {
+      const int in = s_.dims[k], out = s_.dims[k + 1];
+      const float* a = k == 0 ? x_.data() : acts_[k].data();
+      float* delta = delta_[cur].data();
+      // dW (out x in, row-major) = delta^T A: column-major in x out = A_c delta_c^T.
+      L2O_CUBLAS_CHECK(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_T, in, out, B, &one, a, in, delta, out,
+                                   &zero, grad + s_.w_offset(k), in));
+      // db = column sums of delta.
+      L2O_CUBLAS_CHECK(cublasSgemv(h, CUBLAS_OP_N, out, B, &one, delta, out, ones_.data(), 1, &zero,
+                                   grad + s_.b_offset(k), 1));
+      if (k == 0) break;
+      // dA (rows x in) = delta W: column-major in x rows = W_c delta_c.
+      float* next = delta_[1 - cur].data();
+      L2O_CUBLAS_CHECK(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, in, B, out, &one,
+                                   theta + s_.w_offset(k), in, delta, out, &zero, next, in));
+      const std::size_t n = std::size_t(B) * in;
+      kernels::l2o_mlp_act_backward_kernel<<<blocks_for(n), kThreads, 0, stream>>>(
+          next, acts_[k].data(), n, s_.act);
+      L2O_CUDA_CHECK_LAUNCH();
+      cur = 1 - cur;
+    }
+  }
+
+  // Test accuracy; theta is host memory (as evaluate passes it).
+  double score(const float* theta_host) override {
+    const Dataset& d = *data_.test;
+    auto test = device_copy(d);
+    DeviceArray<float> theta(size());
+    theta.upload(theta_host, size(), nullptr);
+    const int C = s_.dims.back();
+    std::size_t correct = 0;
+    std::vector<float> out;
+    for (std::size_t start = 0; start < d.count(); start += kScoreRows) {
+      const int rows = static_cast<int>(std::min<std::size_t>(kScoreRows, d.count() - start));
+      forward(theta.data(), test->images.data() + start * s_.dims[0], rows, nullptr);
+      out.resize(std::size_t(rows) * C);
+      L2O_CUDA_CHECK(cudaMemcpy(out.data(), acts_[s_.layers()].data(), out.size() * sizeof(float),
+                                cudaMemcpyDeviceToHost));
+      for (int r = 0; r < rows; ++r) {
+        int best = 0;
+        for (int c = 1; c < C; ++c)
+          if (out[std::size_t(r) * C + c] > out[std::size_t(r) * C + best]) best = c;
+        correct += best == d.labels[start + r];
+      }
+    }
+    return double(correct) / d.count();
+  }
+
+ private:
+  static constexpr int kScoreRows = 1000;
+
+  // acts_[k + 1] = act(A_k W_k^T + b_k) (no activation on the logits).
+  void forward(const float* theta, const float* x, int rows, Stream stream) {
+    cublasHandle_t h = blas_.get();
+    L2O_CUBLAS_CHECK(cublasSetStream(h, stream));
+    const float one = 1.0f, zero = 0.0f;
+    const int L = s_.layers();
+    for (int k = 0; k < L; ++k) {
+      const int in = s_.dims[k], out = s_.dims[k + 1];
+      const float* a = k == 0 ? x : acts_[k].data();
+      // Z (rows x out, row-major): column-major out x rows = W_c^T A_c.
+      L2O_CUBLAS_CHECK(cublasSgemm(h, CUBLAS_OP_T, CUBLAS_OP_N, out, rows, in, &one,
+                                   theta + s_.w_offset(k), in, a, in, &zero, acts_[k + 1].data(),
+                                   out));
+      const std::size_t n = std::size_t(rows) * out;
+      kernels::l2o_mlp_bias_act_kernel<<<blocks_for(n), kThreads, 0, stream>>>(
+          acts_[k + 1].data(), theta + s_.b_offset(k), rows, out, s_.act, k + 1 < L);
+      L2O_CUDA_CHECK_LAUNCH();
+    }
+  }
+
+  MlpShape s_;
+  MlpData data_;
+  std::uint64_t seed_, calls_ = 0;
+  std::shared_ptr<DeviceDataset> train_;
+  CublasHandle blas_;
+  DeviceArray<float> theta0_, x_, loss_rows_, ones_, delta_[2];
+  DeviceArray<int> labels_;
+  std::vector<DeviceArray<float>> acts_;
+  DeviceArray<unsigned char> temp_;
+  std::size_t temp_bytes_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Optimizee> make_cuda_mlp(const MlpShape& shape, const MlpData& data,
+                                         std::vector<float> theta0, std::uint64_t seed) {
+  return std::make_unique<CudaMlp>(shape, data, std::move(theta0), seed);
+}
+
+}  // namespace detail
+}  // namespace l2o
