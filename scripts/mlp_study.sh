@@ -7,14 +7,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build-cpu}
-epochs=${EPOCHS:-600}
+epochs=${EPOCHS:-300}
 runs=${RUNS:-50}
 val=${VALIDATION:-10}
 out=docs/results/mlp
 mkdir -p "$out"
 l2o="$build/l2o"
 start=$(date +%s)
-"$l2o" train --problem mlp --epochs "$epochs" --eval-every 100 --validation "$val" \
+"$l2o" train --problem mlp --epochs "$epochs" --eval-every 50 --validation "$val" \
+  --meta-lr "${META_LR:-0.01}" \
   --out "$out/lstm.l2o" --force 2>&1 | tee "$out/train.log"
 echo "meta-training took $(( $(date +%s) - start )) s" | tee -a "$out/train.log"
 run() {  # name, then problem options
