@@ -42,6 +42,12 @@ fi
 expect 0 "wrote" -- "$l2o" init --out "$dir/phi.l2o" --hidden 8
 expect 0 "2x8 LSTM" -- "$l2o" info "$dir/phi.l2o"
 expect 0 "LSTM (l2o)" -- "$l2o" eval --problem quadratic --optimizer "$dir/phi.l2o" --steps 20 --runs 2 --validation 2 --baselines sgd --out-dir "$dir/ev"
+expect 2 "unknown option --hidden-sizes" -- "$l2o" eval --problem mlp --optimizer "$dir/phi.l2o" --hidden-sizes 3
+expect 2 "activation 'swish'" -- "$l2o" eval --problem mlp --optimizer "$dir/phi.l2o" --activation swish
+expect 2 "dataset-fashion-mnist" -- "$l2o" eval --problem mlp --optimizer "$dir/phi.l2o" --data "$dir/none"
+if [ -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+  expect 0 "784-3-4-10 relu" -- "$l2o" eval --problem mlp --optimizer "$dir/phi.l2o" --mlp-hidden 3,4 --activation relu --steps 2 --runs 1 --validation 1 --baselines sgd --out-dir "$dir/evm"
+fi
 for f in results.md curves.csv loss.svg; do
   [ -s "$dir/ev/$f" ] || { echo "FAIL: eval wrote no $f"; fails=$((fails + 1)); }
 done

@@ -5,7 +5,7 @@
 namespace l2o::cli {
 
 std::set<std::string> problem_options() {
-  return {"problem", "dims", "batch", "dist"};
+  return {"problem", "dims", "batch", "dist", "mlp-hidden", "activation", "data", "init-std"};
 }
 
 std::unique_ptr<ProblemFamily> make_family(const Args& a) {
