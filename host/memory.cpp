@@ -50,30 +50,30 @@ void backend_zero(Device d, void* p, std::size_t bytes, Stream s) {
   std::memset(p, 0, bytes);
 }
 
-void backend_to_host(Device d, void* dst, const void* src, std::size_t bytes, Stream s) {
+namespace {
+// Copies between backend memory and the host and waits for it.
+void copy(Device d, void* dst, const void* src, std::size_t bytes, Stream s, bool to_host) {
 #if L2O_WITH_CUDA
   if (d == Device::kCuda) {
-    L2O_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, s));
+    L2O_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes,
+                                   to_host ? cudaMemcpyDeviceToHost : cudaMemcpyHostToDevice, s));
     L2O_CUDA_CHECK(cudaStreamSynchronize(s));
     return;
   }
 #endif
   (void)d;
   (void)s;
+  (void)to_host;
   std::memcpy(dst, src, bytes);
+}
+}  // namespace
+
+void backend_to_host(Device d, void* dst, const void* src, std::size_t bytes, Stream s) {
+  copy(d, dst, src, bytes, s, true);
 }
 
 void backend_from_host(Device d, void* dst, const void* src, std::size_t bytes, Stream s) {
-#if L2O_WITH_CUDA
-  if (d == Device::kCuda) {
-    L2O_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, s));
-    L2O_CUDA_CHECK(cudaStreamSynchronize(s));
-    return;
-  }
-#endif
-  (void)d;
-  (void)s;
-  std::memcpy(dst, src, bytes);
+  copy(d, dst, src, bytes, s, false);
 }
 
 }  // namespace detail

@@ -253,6 +253,30 @@ L2O_HD V lstm_forward_step(const float* __restrict__ phi, const WeightLayout& L,
 // The backward of a step recomputes that step's forward from the recorded state, so the
 // tape holds only the states and gradients (~330 B per coordinate per step).
 
+// out[q] = sum over the 4H gate rows r of W[r * ld + col + q] dz[r], for q < H: a block of
+// H columns of W^T dz, four columns at a time so each dz value is loaded once for four
+// products and the four sums stay in registers.
+template <int H, class V>
+L2O_HD void gate_rows_transpose(const float* __restrict__ W, int ld, int col, const V* dz, V* out) {
+  L2O_UNROLL_IF_SMALL(H / 4)
+  for (int j = 0; j < H; j += 4) {
+    V a0(0.0f), a1(0.0f), a2(0.0f), a3(0.0f);
+    L2O_UNROLL_IF_SMALL(4 * H)
+    for (int r = 0; r < 4 * H; ++r) {
+      const float* w = W + r * ld + col + j;
+      const V d = dz[r];
+      a0 = a0 + w[0] * d;
+      a1 = a1 + w[1] * d;
+      a2 = a2 + w[2] * d;
+      a3 = a3 + w[3] * d;
+    }
+    out[j] = a0;
+    out[j + 1] = a1;
+    out[j + 2] = a2;
+    out[j + 3] = a3;
+  }
+}
+
 // Backward of one cell. Inputs: W (as in lstm_cell_forward), the forward's activations
 // act (i, f, g, o), previous and new cell states c_prev and c, and dh = dL/dh_new.
 // dc holds dL/dc_new on entry and dL/dc_prev on exit. Outputs: dz = dL/dz (4H gate
@@ -273,44 +297,10 @@ L2O_HD void lstm_cell_backward(const float* __restrict__ W, int nin, const V* ac
     dz[3 * H + j] = d_o * o * (1.0f - o);
     dc[j] = dcj * f;
   }
-  // d[in ; h_prev] = W^T dz, four columns at a time so each dz value is loaded once for
-  // four products and the four sums stay in registers.
+  // d[in ; h_prev] = W^T dz.
   const int ld = nin + H;
-  L2O_UNROLL_IF_SMALL(H / 4)
-  for (int j = 0; j < H; j += 4) {
-    V a0(0.0f), a1(0.0f), a2(0.0f), a3(0.0f);
-    L2O_UNROLL_IF_SMALL(4 * H)
-    for (int r = 0; r < 4 * H; ++r) {
-      const float* w = W + r * ld + nin + j;
-      const V d = dz[r];
-      a0 = a0 + w[0] * d;
-      a1 = a1 + w[1] * d;
-      a2 = a2 + w[2] * d;
-      a3 = a3 + w[3] * d;
-    }
-    dh_prev[j] = a0;
-    dh_prev[j + 1] = a1;
-    dh_prev[j + 2] = a2;
-    dh_prev[j + 3] = a3;
-  }
-  if (!din) return;
-  L2O_UNROLL_IF_SMALL(H / 4)
-  for (int k = 0; k < H; k += 4) {  // nin == H here (a layer above the first)
-    V a0(0.0f), a1(0.0f), a2(0.0f), a3(0.0f);
-    L2O_UNROLL_IF_SMALL(4 * H)
-    for (int r = 0; r < 4 * H; ++r) {
-      const float* w = W + r * ld + k;
-      const V d = dz[r];
-      a0 = a0 + w[0] * d;
-      a1 = a1 + w[1] * d;
-      a2 = a2 + w[2] * d;
-      a3 = a3 + w[3] * d;
-    }
-    din[k] = a0;
-    din[k + 1] = a1;
-    din[k + 2] = a2;
-    din[k + 3] = a3;
-  }
+  gate_rows_transpose<H>(W, ld, nin, dz, dh_prev);
+  if (din) gate_rows_transpose<H>(W, ld, 0, dz, din);  // nin == H here (a layer above the first)
 }
 
 // Backward of step t of an unroll for one coordinate (or pack).
