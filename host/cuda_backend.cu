@@ -42,7 +42,8 @@ class CudaBackend final : public Backend {
     const OptimizerConfig& c = phi.config();
     params_ = {phi_, phi.layout(), PreprocessParams::from(c), c.forget_bias, c.output_scale};
     dispatch_hidden(c.hidden, [&](auto h) {
-      per_sm_ = blocks_per_sm(kernels::l2o_lstm_step_kernel<decltype(h)::value>, smem_bytes());
+      per_sm_ = resident_blocks_per_sm(kernels::l2o_lstm_step_kernel<decltype(h)::value>, kThreads,
+                                       smem_bytes(), "the LSTM step kernel");
     });
   }
 
@@ -78,21 +79,6 @@ class CudaBackend final : public Backend {
 
  private:
   std::size_t smem_bytes() const { return params_.layout.count() * sizeof(float); }
-
-  // Resident blocks per SM for this kernel and shared memory size, raising the kernel's
-  // dynamic shared-memory limit past the default 48 KB when phi needs it.
-  template <class Kernel>
-  int blocks_per_sm(Kernel kernel, std::size_t smem) {
-    if (smem > 48 * 1024)
-      L2O_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                          static_cast<int>(smem)));
-    int per_sm = 0;
-    L2O_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, smem));
-    if (per_sm < 1)
-      fail("the LSTM step kernel cannot run: phi needs ", smem,
-           " bytes of shared memory per block, more than this device offers");
-    return per_sm;
-  }
 
   int device_ = 0;
   int sms_ = 1;

@@ -67,6 +67,22 @@ class DeviceArray {
   std::size_t n_ = 0;
 };
 
+// Resident blocks per multiprocessor of `kernel` launched with `threads` threads and `smem`
+// bytes of dynamic shared memory, raising the kernel's shared-memory limit past the
+// default 48 KB first when needed. Throws, naming `what`, when not even one block fits.
+template <class Kernel>
+int resident_blocks_per_sm(Kernel kernel, int threads, std::size_t smem, const char* what) {
+  if (smem > 48 * 1024)
+    L2O_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                        static_cast<int>(smem)));
+  int per_sm = 0;
+  L2O_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, smem));
+  if (per_sm < 1)
+    fail(what, " cannot run: phi needs ", smem,
+         " bytes of shared memory per block, more than this device offers");
+  return per_sm;
+}
+
 // Owning cuBLAS handle.
 class CublasHandle {
  public:

@@ -157,12 +157,7 @@ class CudaUnroll final : public UnrollBackend {
   // One wave of resident blocks (grid-stride loops amortise loading phi into shared memory).
   template <class Kernel>
   int grid(Kernel kernel, std::size_t smem) {
-    if (smem > 48 * 1024)
-      L2O_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                          static_cast<int>(smem)));
-    int per_sm = 0;
-    L2O_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, smem));
-    if (per_sm < 1) fail("meta-training kernel cannot run with ", smem, " bytes of shared memory");
+    const int per_sm = resident_blocks_per_sm(kernel, kThreads, smem, "a meta-training kernel");
     const std::size_t want = (n_ + kThreads - 1) / kThreads;
     return static_cast<int>(std::min<std::size_t>(want, std::size_t(per_sm) * sms_));
   }

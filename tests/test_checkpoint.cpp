@@ -3,9 +3,9 @@
 // the reason it names and not just for the checksum.
 #include "l2o/checkpoint.hpp"
 #include "l2o/error.hpp"
+#include "temp_dir.hpp"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
@@ -32,15 +32,7 @@ std::uint32_t crc32_bitwise(const std::uint8_t* p, std::size_t n) {
 
 class CheckpointTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("l2o_ckpt_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  std::string path(const std::string& name) const { return tmp_.file(name); }
 
   static Bytes read(const std::string& p) {
     std::ifstream in(p, std::ios::binary);
@@ -66,7 +58,7 @@ class CheckpointTest : public ::testing::Test {
     return "";
   }
 
-  fs::path dir_;
+  testing::TempDir tmp_{"l2o_ckpt"};
 };
 
 // Offsets from docs/checkpoint-format.md: 24-byte header, then CONF (16 + 24 bytes).
@@ -89,7 +81,7 @@ TEST_F(CheckpointTest, RoundTripKeepsConfigWeightsAndSections) {
   EXPECT_EQ(load_weights(p, cfg).values(), ck.phi.values());
   // Nothing but the checkpoint is left in the folder (the temporary file was renamed).
   int files = 0;
-  for (const auto& e : fs::directory_iterator(dir_)) files += e.is_regular_file();
+  for (const auto& e : fs::directory_iterator(tmp_.path())) files += e.is_regular_file();
   EXPECT_EQ(files, 1);
 }
 

@@ -7,9 +7,9 @@
 #include "l2o/evaluate.hpp"
 #include "l2o/problem.hpp"
 #include "l2o/random.hpp"
+#include "temp_dir.hpp"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 #include <zlib.h>
 
 #include <cmath>
@@ -35,14 +35,7 @@ Bytes idx(std::uint32_t magic, const std::vector<std::uint32_t>& sizes, const By
 
 class IdxTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("l2o_idx_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& f) const { return (dir_ / f).string(); }
+  std::string path(const std::string& f) const { return tmp_.file(f); }
   void write(const std::string& f, const Bytes& b, bool gz) {
     if (gz) {
       gzFile g = gzopen(path(f).c_str(), "wb");
@@ -63,7 +56,7 @@ class IdxTest : public ::testing::Test {
     }
     return "";
   }
-  fs::path dir_;
+  testing::TempDir tmp_{"l2o_idx"};
 };
 
 const Bytes kPixels = {0, 255, 51, 102, 0, 0, 255, 255, 1, 2, 3, 4};  // 3 images of 2 x 2

@@ -4,9 +4,9 @@
 #include "l2o/error.hpp"
 #include "l2o/evaluate.hpp"
 #include "l2o/train.hpp"
+#include "temp_dir.hpp"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
@@ -19,18 +19,13 @@ namespace fs = std::filesystem;
 class TrainTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("l2o_train_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(dir_);
     q_.batch = 32;
     family_ = make_quadratic_family(q_);
     cfg_.preprocess = Preprocess::kNone;
     cfg_.output_scale = 1.0f;
     cfg_.hidden = 8;
   }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string path(const std::string& f) const { return (dir_ / f).string(); }
+  std::string path(const std::string& f) const { return tmp_.file(f); }
 
   TrainOptions options(long long epochs, int eval_every) const {
     TrainOptions o;
@@ -46,7 +41,7 @@ class TrainTest : public ::testing::Test {
     return o;
   }
 
-  fs::path dir_;
+  testing::TempDir tmp_{"l2o_train"};
   QuadraticOptions q_;
   std::unique_ptr<ProblemFamily> family_;
   OptimizerConfig cfg_;
