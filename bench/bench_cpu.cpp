@@ -12,13 +12,16 @@
 
 namespace {
 
-// The optimizer step on n coordinates with the default 2 x 20 configuration. Gradients
-// are random, of magnitudes 1e-8..1e1 (both preprocessing branches), never zeros.
+// The optimizer step on n coordinates with the default 2 x 20 configuration, the state
+// stored as S (float or l2o::bfloat16). Gradients are random, of magnitudes 1e-8..1e1
+// (both preprocessing branches), never zeros.
+template <class S>
 void BM_Step(benchmark::State& st) {
   const std::size_t n = static_cast<std::size_t>(st.range(0));
   l2o::LstmOptimizer opt(l2o::Weights::initialise(l2o::OptimizerConfig{}, 1), l2o::Device::kCpu);
   l2o::Rng rng(2);
-  std::vector<float> theta(n), grad(n), state(opt.state_size(n), 0.0f);
+  std::vector<float> theta(n), grad(n);
+  std::vector<S> state(opt.state_size(n), S{});
   for (std::size_t i = 0; i < n; ++i) {
     theta[i] = float(rng.normal());
     grad[i] = float((rng.uniform() < 0.5 ? -1 : 1) * std::pow(10.0, -8 + 9 * rng.uniform()));
@@ -28,10 +31,19 @@ void BM_Step(benchmark::State& st) {
     benchmark::ClobberMemory();
   }
   st.SetItemsProcessed(static_cast<int64_t>(st.iterations()) * static_cast<int64_t>(n));
-  // theta read + written, grad read, 80 state floats read + written (fp32).
-  st.counters["bytes_per_coord"] = 4.0 * (2 + 1 + 2 * 80);
+  // theta read + written, grad read twice (finiteness check, step), 80 state values read
+  // and written.
+  st.counters["bytes_per_coord"] = 4.0 * (2 + 2) + 2.0 * 80 * sizeof(S);
 }
-BENCHMARK(BM_Step)
+BENCHMARK_TEMPLATE(BM_Step, float)
+    ->Name("BM_Step")
+    ->Arg(10000)
+    ->Arg(100000)
+    ->Arg(1000000)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_TEMPLATE(BM_Step, l2o::bfloat16)
+    ->Name("BM_StepBf16")
     ->Arg(10000)
     ->Arg(100000)
     ->Arg(1000000)

@@ -1,6 +1,7 @@
 // The interface each backend implements (internal; users see LstmOptimizer).
 #pragma once
 
+#include "l2o/bfloat16.hpp"
 #include "l2o/device.hpp"
 #include "l2o/weights.hpp"
 
@@ -14,9 +15,10 @@ class Backend {
  public:
   virtual ~Backend() = default;
   virtual void set_weights(const Weights& phi) = 0;
-  virtual void zero(float* data, std::size_t count, Stream stream) = 0;
-  virtual void step(float* theta, const float* grad, float* state, std::size_t n, Stream stream,
-                    int* found_nonfinite) = 0;
+  virtual void zero(void* data, std::size_t bytes, Stream stream) = 0;
+  // state: float* or bfloat16* as `format` says.
+  virtual void step(float* theta, const float* grad, void* state, StateFormat format, std::size_t n,
+                    Stream stream, int* found_nonfinite) = 0;
   virtual bool last_step_skipped() = 0;
 };
 

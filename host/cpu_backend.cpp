@@ -17,22 +17,22 @@ namespace {
 
 using cpu::kLanes;
 
-template <int H>
-void step_all(const cpu::StepArgs& a, float* theta, const float* grad, float* state,
-              std::size_t n) {
+template <int H, class S>
+void step_all(const cpu::StepArgs& a, float* theta, const float* grad, S* state, std::size_t n) {
   const std::size_t full = n / kLanes * kLanes, rest = n - full;
-  cpu::step_blocks<H>(a, theta, grad, state, state, full, n);
+  cpu::step_blocks<H, S>(a, theta, grad, state, state, full, n);
   if (rest == 0) return;
   // The last partial block runs on zero-padded copies; only its real lanes are copied back.
   const int rows = 2 * a.layout.layers * H;
-  std::vector<float> st(static_cast<std::size_t>(rows) * kLanes, 0.0f);
+  std::vector<S> st(static_cast<std::size_t>(rows) * kLanes, S{});
   float th[kLanes] = {}, gr[kLanes] = {};
-  for (int k = 0; k < rows; ++k) std::memcpy(&st[k * kLanes], state + k * n + full, rest * 4);
-  std::memcpy(th, theta + full, rest * 4);
-  std::memcpy(gr, grad + full, rest * 4);
-  cpu::step_block<H>(a, th, gr, st.data(), st.data(), kLanes);
-  for (int k = 0; k < rows; ++k) std::memcpy(state + k * n + full, &st[k * kLanes], rest * 4);
-  std::memcpy(theta + full, th, rest * 4);
+  const std::size_t bytes = rest * sizeof(S);
+  for (int k = 0; k < rows; ++k) std::memcpy(&st[k * kLanes], state + k * n + full, bytes);
+  std::memcpy(th, theta + full, rest * sizeof(float));
+  std::memcpy(gr, grad + full, rest * sizeof(float));
+  cpu::step_block<H, S>(a, th, gr, st.data(), st.data(), kLanes);
+  for (int k = 0; k < rows; ++k) std::memcpy(state + k * n + full, &st[k * kLanes], bytes);
+  std::memcpy(theta + full, th, rest * sizeof(float));
 }
 
 class CpuBackend final : public Backend {
@@ -44,19 +44,22 @@ class CpuBackend final : public Backend {
     args_ = cpu::StepArgs::from(phi, phi_.data());
   }
 
-  void zero(float* data, std::size_t count, Stream) override {
-    std::fill(data, data + count, 0.0f);
-  }
+  void zero(void* data, std::size_t bytes, Stream) override { std::memset(data, 0, bytes); }
 
-  void step(float* theta, const float* grad, float* state, std::size_t n, Stream,
+  void step(float* theta, const float* grad, void* state, StateFormat format, std::size_t n, Stream,
             int* found_nonfinite) override {
     skipped_ = !all_finite(grad, n);
     if (skipped_) {
       if (found_nonfinite) *found_nonfinite = 1;
       return;
     }
-    dispatch_hidden(args_.layout.hidden,
-                    [&](auto h) { step_all<decltype(h)::value>(args_, theta, grad, state, n); });
+    dispatch_hidden(args_.layout.hidden, [&](auto h) {
+      constexpr int H = decltype(h)::value;
+      if (format == StateFormat::kBFloat16)
+        step_all<H>(args_, theta, grad, static_cast<bfloat16*>(state), n);
+      else
+        step_all<H>(args_, theta, grad, static_cast<float*>(state), n);
+    });
   }
 
   bool last_step_skipped() override { return skipped_; }

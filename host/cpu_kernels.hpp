@@ -28,14 +28,17 @@ struct StepArgs {
   }
 };
 
-// Reads state rows from src and writes them to dst (the same buffer for an in-place step).
-struct PackCopyIO {
-  const float* src;
-  float* dst;
+// Reads state rows from src and writes them to dst (the same buffer for an in-place step);
+// S: how the state is stored (float or bfloat16).
+template <class S>
+struct PackCopyIOT {
+  const S* src;
+  S* dst;
   std::size_t ld;
-  Pack load(int k) const { return Pack::load(src + k * ld); }
-  void store(int k, const Pack& p) const { p.store(dst + k * ld); }
+  Pack load(int k) const { return load_state(src + k * ld); }
+  void store(int k, const Pack& p) const { store_state(dst + k * ld, p); }
 };
+using PackCopyIO = PackCopyIOT<float>;
 
 // A state held in local memory (the backward's carried gradients).
 struct LocalIO {
@@ -55,25 +58,25 @@ inline void preprocess_lanes(const float* grad, const PreprocessParams& pre, Pac
 
 // One step for the kLanes coordinates at theta/grad, state rows read at src + k * ld and
 // written at dst + k * ld.
-template <int H>
-inline void step_block(const StepArgs& a, float* theta, const float* grad, const float* src,
-                       float* dst, std::size_t ld) {
+template <int H, class S>
+inline void step_block(const StepArgs& a, float* theta, const float* grad, const S* src, S* dst,
+                       std::size_t ld) {
   Pack x[2];
   preprocess_lanes(grad, a.pre, x);
-  PackCopyIO io{src, dst, ld};
+  PackCopyIOT<S> io{src, dst, ld};
   const Pack g = lstm_forward_step<H>(a.phi, a.layout, a.forget_bias, a.output_scale, x, io);
   (Pack::load(theta) + g).store(theta);
 }
 
 // step_block over n coordinates, n a multiple of kLanes, in parallel.
-template <int H>
-void step_blocks(const StepArgs& a, float* theta, const float* grad, const float* src, float* dst,
+template <int H, class S>
+void step_blocks(const StepArgs& a, float* theta, const float* grad, const S* src, S* dst,
                  std::size_t n, std::size_t ld) {
   const long long blocks = static_cast<long long>(n / kLanes);
 #pragma omp parallel for schedule(static)
   for (long long b = 0; b < blocks; ++b) {
     const std::size_t i0 = static_cast<std::size_t>(b) * kLanes;
-    step_block<H>(a, theta + i0, grad + i0, src + i0, dst + i0, ld);
+    step_block<H, S>(a, theta + i0, grad + i0, src + i0, dst + i0, ld);
   }
 }
 

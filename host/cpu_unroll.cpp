@@ -49,8 +49,8 @@ class CpuUnroll final : public UnrollBackend {
 
   void forward_step(int t) override {
     dispatch_hidden(args_.layout.hidden, [&](auto h) {
-      cpu::step_blocks<decltype(h)::value>(args_, theta_.data(), grad_slot(t), state_slot(t),
-                                           state_slot(t + 1), ld_, ld_);
+      cpu::step_blocks<decltype(h)::value, float>(args_, theta_.data(), grad_slot(t), state_slot(t),
+                                                  state_slot(t + 1), ld_, ld_);
     });
   }
 

@@ -42,17 +42,20 @@ class CudaBackend final : public Backend {
     const OptimizerConfig& c = phi.config();
     params_ = {phi_, phi.layout(), PreprocessParams::from(c), c.forget_bias, c.output_scale};
     dispatch_hidden(c.hidden, [&](auto h) {
-      per_sm_ = resident_blocks_per_sm(kernels::l2o_lstm_step_kernel<decltype(h)::value>, kThreads,
-                                       smem_bytes(), "the LSTM step kernel");
+      constexpr int H = decltype(h)::value;
+      per_sm_[0] = resident_blocks_per_sm(kernels::l2o_lstm_step_kernel<H, float>, kThreads,
+                                          smem_bytes(), "the LSTM step kernel");
+      per_sm_[1] = resident_blocks_per_sm(kernels::l2o_lstm_step_kernel<H, bfloat16>, kThreads,
+                                          smem_bytes(), "the LSTM step kernel (bfloat16 state)");
     });
   }
 
-  void zero(float* data, std::size_t count, Stream stream) override {
-    L2O_CUDA_CHECK(cudaMemsetAsync(data, 0, count * sizeof(float), stream));
+  void zero(void* data, std::size_t bytes, Stream stream) override {
+    L2O_CUDA_CHECK(cudaMemsetAsync(data, 0, bytes, stream));
   }
 
-  void step(float* theta, const float* grad, float* state, std::size_t n, Stream stream,
-            int* found_nonfinite) override {
+  void step(float* theta, const float* grad, void* state, StateFormat format, std::size_t n,
+            Stream stream, int* found_nonfinite) override {
     last_stream_ = stream;
     L2O_CUDA_CHECK(cudaMemsetAsync(flag_, 0, sizeof(int), stream));
     const std::size_t want = (n + kThreads - 1) / kThreads;
@@ -62,10 +65,16 @@ class CudaBackend final : public Backend {
     L2O_CUDA_CHECK_LAUNCH();
     // One wave of resident blocks, each looping over coordinates: phi is copied into
     // shared memory once per block, not once per 256 coordinates.
-    const int blocks = static_cast<int>(std::min<std::size_t>(want, sms * per_sm_));
+    const bool bf16 = format == StateFormat::kBFloat16;
+    const int blocks = static_cast<int>(std::min<std::size_t>(want, sms * per_sm_[bf16]));
     dispatch_hidden(params_.layout.hidden, [&](auto h) {
-      kernels::l2o_lstm_step_kernel<decltype(h)::value><<<blocks, kThreads, smem_bytes(), stream>>>(
-          params_, theta, grad, state, n, flag_, found_nonfinite);
+      constexpr int H = decltype(h)::value;
+      if (bf16)
+        kernels::l2o_lstm_step_kernel<H><<<blocks, kThreads, smem_bytes(), stream>>>(
+            params_, theta, grad, static_cast<bfloat16*>(state), n, flag_, found_nonfinite);
+      else
+        kernels::l2o_lstm_step_kernel<H><<<blocks, kThreads, smem_bytes(), stream>>>(
+            params_, theta, grad, static_cast<float*>(state), n, flag_, found_nonfinite);
       L2O_CUDA_CHECK_LAUNCH();
     });
   }
@@ -85,7 +94,7 @@ class CudaBackend final : public Backend {
   float* phi_ = nullptr;
   std::size_t phi_bytes_ = 0;
   int* flag_ = nullptr;
-  int per_sm_ = 1;
+  int per_sm_[2] = {1, 1};  // resident blocks per SM: fp32 state, bfloat16 state
   Stream last_stream_ = nullptr;
   kernels::StepParams params_{};
 };

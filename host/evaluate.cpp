@@ -49,8 +49,9 @@ double RunResult::mean_score() const {
 
 namespace {
 
-// Runs `step` (theta, grad, state, stream) for `steps` steps on each optimizee.
-template <class Reset, class Step>
+// Runs `step` (theta, grad, state, stream) for `steps` steps on each optimizee, the state
+// stored as S.
+template <class S, class Reset, class Step>
 RunResult run(const ProblemFamily& family, const std::vector<std::uint64_t>& seeds, int steps,
               Device device, std::size_t state_per_coord, Reset reset, Step step) {
   if (steps < 0) fail("run: steps = ", steps, ", expected >= 0");
@@ -59,8 +60,8 @@ RunResult run(const ProblemFamily& family, const std::vector<std::uint64_t>& see
   for (std::uint64_t seed : seeds) {
     auto f = family.sample(seed, device);
     const std::size_t n = f->size();
-    detail::Buffer<float> theta(device, n), grad(device, n), state(device, state_per_coord * n),
-        loss(device, steps + 1);
+    detail::Buffer<float> theta(device, n), grad(device, n), loss(device, steps + 1);
+    detail::Buffer<S> state(device, state_per_coord * n);
     f->initial_theta(theta.data(), nullptr);
     reset(state.data(), n);
     for (int t = 0; t <= steps; ++t) {
@@ -83,18 +84,23 @@ RunResult run(const ProblemFamily& family, const std::vector<std::uint64_t>& see
 }  // namespace
 
 RunResult run_learned(const Weights& phi, const ProblemFamily& family,
-                      const std::vector<std::uint64_t>& seeds, int steps, Device device) {
+                      const std::vector<std::uint64_t>& seeds, int steps, Device device,
+                      StateFormat format) {
   LstmOptimizer opt(phi, device);
-  return run(
-      family, seeds, steps, opt.device(), phi.config().state_dim(),
-      [&](float* s, std::size_t n) { opt.reset_state(s, n); },
-      [&](float* th, const float* g, float* s, std::size_t n) { opt.step(th, g, s, n); });
+  auto go = [&](auto like) {
+    using S = decltype(like);
+    return run<S>(
+        family, seeds, steps, opt.device(), phi.config().state_dim(),
+        [&](S* s, std::size_t n) { opt.reset_state(s, n); },
+        [&](float* th, const float* g, S* s, std::size_t n) { opt.step(th, g, s, n); });
+  };
+  return format == StateFormat::kBFloat16 ? go(bfloat16{}) : go(0.0f);
 }
 
 RunResult run_baseline(const BaselineConfig& config, const ProblemFamily& family,
                        const std::vector<std::uint64_t>& seeds, int steps, Device device) {
   BaselineOptimizer opt(config, device);
-  return run(
+  return run<float>(
       family, seeds, steps, opt.device(), config.state_dim(),
       [&](float* s, std::size_t n) { opt.reset_state(s, n); },
       [&](float* th, const float* g, float* s, std::size_t n) { opt.step(th, g, s, n); });

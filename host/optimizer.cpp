@@ -36,19 +36,41 @@ std::size_t LstmOptimizer::state_size(std::size_t n) const {
   return static_cast<std::size_t>(config().state_dim()) * n;
 }
 
-void LstmOptimizer::reset_state(float* state, std::size_t n, Stream stream) const {
-  if (n == 0) return;
-  if (!state) fail("reset_state: state is null for n = ", n);
-  backend_->zero(state, state_size(n), stream);
+std::size_t LstmOptimizer::state_bytes(std::size_t n, StateFormat format) const {
+  return state_size(n) * bytes_per_value(format);
 }
 
-void LstmOptimizer::step(float* theta, const float* grad, float* state, std::size_t n,
-                         Stream stream, int* found_nonfinite) {
+void LstmOptimizer::reset_any(void* state, StateFormat format, std::size_t n, Stream stream) const {
+  if (n == 0) return;
+  if (!state) fail("reset_state: state is null for n = ", n);
+  backend_->zero(state, state_bytes(n, format), stream);
+}
+
+void LstmOptimizer::reset_state(float* state, std::size_t n, Stream stream) const {
+  reset_any(state, StateFormat::kFloat32, n, stream);
+}
+
+void LstmOptimizer::reset_state(bfloat16* state, std::size_t n, Stream stream) const {
+  reset_any(state, StateFormat::kBFloat16, n, stream);
+}
+
+void LstmOptimizer::step_any(float* theta, const float* grad, void* state, StateFormat format,
+                             std::size_t n, Stream stream, int* found_nonfinite) {
   if (n == 0) return;
   if (!theta || !grad || !state)
     fail("step: null pointer for n = ", n, " (theta ", static_cast<const void*>(theta), ", grad ",
          static_cast<const void*>(grad), ", state ", static_cast<const void*>(state), ")");
-  backend_->step(theta, grad, state, n, stream, found_nonfinite);
+  backend_->step(theta, grad, state, format, n, stream, found_nonfinite);
+}
+
+void LstmOptimizer::step(float* theta, const float* grad, float* state, std::size_t n,
+                         Stream stream, int* found_nonfinite) {
+  step_any(theta, grad, state, StateFormat::kFloat32, n, stream, found_nonfinite);
+}
+
+void LstmOptimizer::step(float* theta, const float* grad, bfloat16* state, std::size_t n,
+                         Stream stream, int* found_nonfinite) {
+  step_any(theta, grad, state, StateFormat::kBFloat16, n, stream, found_nonfinite);
 }
 
 bool LstmOptimizer::last_step_skipped() {

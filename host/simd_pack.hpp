@@ -4,6 +4,7 @@
 // all lanes.
 #pragma once
 
+#include "l2o/bfloat16.hpp"
 #include "l2o/coordinate.hpp"
 
 #include <cstdint>
@@ -23,6 +24,7 @@ constexpr int kLanes = 4;
 typedef float VecF __attribute__((vector_size(kLanes * sizeof(float))));
 typedef std::uint32_t VecU __attribute__((vector_size(kLanes * sizeof(float))));
 typedef std::int32_t VecI __attribute__((vector_size(kLanes * sizeof(float))));
+typedef std::uint16_t VecU16 __attribute__((vector_size(kLanes * sizeof(std::uint16_t))));
 
 struct Pack {
   VecF v;
@@ -92,13 +94,26 @@ inline Pack exp_f(Pack a) {
   return math::exp_poly(a);
 }
 
-// State accessor over the structure-of-arrays buffer for kLanes coordinates at base.
-struct PackStateIO {
-  float* base;
-  std::size_t ld;
-  Pack load(int k) const { return Pack::load(base + k * ld); }
-  void store(int k, const Pack& p) const { p.store(base + k * ld); }
-};
+// kLanes state values in memory as fp32 or bfloat16 (lane-wise bf16_from_float and
+// float_from_bf16 of coordinate.hpp).
+inline Pack load_state(const float* p) {
+  return Pack::load(p);
+}
+inline void store_state(float* p, const Pack& v) {
+  v.store(p);
+}
+inline Pack load_state(const bfloat16* p) {
+  VecU16 h;
+  std::memcpy(&h, p, sizeof h);
+  return Pack((VecF)(__builtin_convertvector(h, VecU) << 16));
+}
+inline void store_state(bfloat16* p, const Pack& v) {
+  const VecU u = bits_of(v);
+  const VecU rounded = (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
+  const VecU r = (u & 0x7FFFFFFFu) > 0x7F800000u ? (u >> 16) | 0x40u : rounded;
+  const VecU16 h = __builtin_convertvector(r, VecU16);
+  std::memcpy(p, &h, sizeof h);
+}
 
 }  // namespace cpu
 }  // namespace l2o

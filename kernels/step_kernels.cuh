@@ -5,6 +5,7 @@
 // Reference: the CPU backend (host/cpu_backend.cpp), compared in tests/test_cuda.cpp.
 #pragma once
 
+#include "l2o/bfloat16.hpp"
 #include "l2o/coordinate.hpp"
 
 #include <cstddef>
@@ -20,12 +21,27 @@ struct StepParams {
   float output_scale;
 };
 
-// State accessor for one coordinate: row k of the structure-of-arrays buffer.
-struct CoordStateIO {
+// State accessor for one coordinate: row k of the structure-of-arrays buffer, stored as
+// S = float or bfloat16 (widened on load, rounded on store: coordinate.hpp).
+template <class S>
+struct CoordStateIO;
+
+template <>
+struct CoordStateIO<float> {
   float* base;  // state + i
   std::size_t ld;
   __device__ __forceinline__ float load(int k) const { return base[k * ld]; }
   __device__ __forceinline__ void store(int k, float v) const { base[k * ld] = v; }
+};
+
+template <>
+struct CoordStateIO<bfloat16> {
+  bfloat16* base;
+  std::size_t ld;
+  __device__ __forceinline__ float load(int k) const { return float_from_bf16(base[k * ld].bits); }
+  __device__ __forceinline__ void store(int k, float v) const {
+    base[k * ld].bits = bf16_from_float(v);
+  }
 };
 
 // Sets *flag = 1 when any of g[0..n) is NaN or +-Inf. Nothing is written otherwise, so
@@ -41,10 +57,10 @@ static __global__ void l2o_check_finite_kernel(const float* __restrict__ g, std:
 
 // theta += g(grad, state; phi) for every coordinate, unless *skip is set by the check
 // kernel, in which case nothing changes and *found (if given) is set to 1.
-template <int H>
+template <int H, class S>
 __global__ void __launch_bounds__(256)
     l2o_lstm_step_kernel(StepParams p, float* __restrict__ theta, const float* __restrict__ grad,
-                         float* __restrict__ state, std::size_t n, const int* __restrict__ skip,
+                         S* __restrict__ state, std::size_t n, const int* __restrict__ skip,
                          int* found) {
   if (*skip) {
     if (found && blockIdx.x == 0 && threadIdx.x == 0) *found = 1;
@@ -58,7 +74,7 @@ __global__ void __launch_bounds__(256)
        i += std::size_t(gridDim.x) * blockDim.x) {
     float x[2] = {0.0f, 0.0f};
     preprocess(grad[i], p.pre, x);
-    CoordStateIO io{state + i, n};
+    CoordStateIO<S> io{state + i, n};
     theta[i] += lstm_forward_step<H>(s_phi, p.layout, p.forget_bias, p.output_scale, x, io);
   }
 }

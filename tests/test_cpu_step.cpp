@@ -171,12 +171,12 @@ TEST(CpuStep, BadArgumentsAreRefused) {
   LstmOptimizer opt(Weights::initialise(OptimizerConfig{}, 1), Device::kCpu);
   float theta = 0, grad = 1;
   try {
-    opt.step(&theta, &grad, nullptr, 1);
+    opt.step(&theta, &grad, static_cast<float*>(nullptr), 1);
     FAIL() << "a null state was accepted";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("null"), std::string::npos) << e.what();
   }
-  opt.step(nullptr, nullptr, nullptr, 0);  // n = 0 is a no-op
+  opt.step(nullptr, nullptr, static_cast<float*>(nullptr), 0);  // n = 0 is a no-op
   OptimizerConfig other;
   other.hidden = 8;
   EXPECT_THROW(opt.set_weights(Weights::initialise(other, 1)), Error);

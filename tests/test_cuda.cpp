@@ -1,5 +1,7 @@
 // CUDA backend against the CPU backend (which tests/test_cpu_step.cpp checks against the
 // double reference). Skipped, visibly, where no CUDA device is usable.
+#include "l2o/bfloat16.hpp"
+#include "l2o/coordinate.hpp"
 #include "l2o/data.hpp"
 #include "l2o/device.hpp"
 #include "l2o/error.hpp"
@@ -14,6 +16,7 @@
 #include <cstring>
 #include <limits>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #if L2O_WITH_CUDA
@@ -65,21 +68,38 @@ std::vector<float> random_grads(std::size_t n, Rng& rng) {
   return g;
 }
 
-// Runs `steps` steps on both backends from the same start and compares theta and state.
-// Tolerance: both are fp32; the GPU uses __expf/__logf (a few ulp more than the CPU's
-// polynomial) and fuses multiply-adds differently, so after a few steps theta agrees to
-// 2e-5 + 1e-4 |theta| and the state to 5e-5.
+float as_float(float v) {
+  return v;
+}
+float as_float(bfloat16 v) {
+  return float_from_bf16(v.bits);
+}
+
+// Runs `steps` steps on both backends from the same start and compares theta and state,
+// the state stored as S (float or bfloat16) on both.
+// Tolerance, fp32 state: both are fp32; the GPU uses __expf/__logf (a few ulp more than
+// the CPU's polynomial) and fuses multiply-adds differently, so after a few steps theta
+// agrees to 2e-5 + 1e-4 |theta| and the state to 5e-5.
+// bfloat16 state: the same small differences can put a value on the other side of a
+// bfloat16 rounding boundary (one bf16 ulp = 2^-8 relative), which the next steps carry:
+// the state is allowed 4 bf16 ulps (2^-6 relative) + 1e-4, theta 1e-4 + 1e-3 |theta|.
+template <class S = float>
 void compare_backends(const OptimizerConfig& cfg, std::size_t n, int steps, cudaStream_t stream) {
-  SCOPED_TRACE(describe(cfg) + ", n = " + std::to_string(n));
+  constexpr bool bf16 = std::is_same<S, bfloat16>::value;
+  SCOPED_TRACE(describe(cfg) + ", n = " + std::to_string(n) + (bf16 ? ", bfloat16 state" : ""));
   const Weights phi = Weights::initialise(cfg, 17 + n);
   LstmOptimizer cpu(phi, Device::kCpu), gpu(phi, Device::kCuda);
   ASSERT_EQ(gpu.device(), Device::kCuda);
   Rng rng(n);
-  std::vector<float> theta(n), state(cpu.state_size(n), 0.0f);
+  std::vector<float> theta(n);
+  std::vector<S> state(cpu.state_size(n), S{});
   for (auto& t : theta) t = float(rng.normal());
-  DeviceBuffer<float> d_theta(n), d_grad(n), d_state(state.size());
+  DeviceBuffer<float> d_theta(n), d_grad(n);
+  DeviceBuffer<S> d_state(state.size());
   d_theta.upload(theta);
-  d_state.upload(std::vector<float>(state.size(), 9.0f));
+  std::vector<S> garbage(state.size());
+  std::memset(static_cast<void*>(garbage.data()), 0x41, garbage.size() * sizeof(S));
+  d_state.upload(garbage);
   gpu.reset_state(d_state.ptr, n, stream);
   for (int t = 0; t < steps; ++t) {
     const std::vector<float> g = random_grads(n, rng);
@@ -88,18 +108,23 @@ void compare_backends(const OptimizerConfig& cfg, std::size_t n, int steps, cuda
     gpu.step(d_theta.ptr, d_grad.ptr, d_state.ptr, n, stream);
     CHECK_CUDA(cudaStreamSynchronize(stream));
   }
-  const std::vector<float> gt = d_theta.download(), gs = d_state.download();
+  const double theta_abs = bf16 ? 1e-4 : 2e-5, theta_rel = bf16 ? 1e-3 : 1e-4;
+  const double state_abs = bf16 ? 1e-4 : 5e-5, state_rel = bf16 ? 1.0 / 64 : 0.0;
+  const std::vector<float> gt = d_theta.download();
+  const std::vector<S> gs = d_state.download();
   int bad = 0;
   for (std::size_t i = 0; i < n && bad < 10; ++i)
-    if (!(std::fabs(gt[i] - theta[i]) <= 2e-5 + 1e-4 * std::fabs(theta[i]))) {
+    if (!(std::fabs(gt[i] - theta[i]) <= theta_abs + theta_rel * std::fabs(theta[i]))) {
       ADD_FAILURE() << "theta[" << i << "]: cuda " << gt[i] << ", cpu " << theta[i];
       ++bad;
     }
-  for (std::size_t k = 0; k < gs.size() && bad < 10; ++k)
-    if (!(std::fabs(gs[k] - state[k]) <= 5e-5)) {
-      ADD_FAILURE() << "state[" << k << "]: cuda " << gs[k] << ", cpu " << state[k];
+  for (std::size_t k = 0; k < gs.size() && bad < 10; ++k) {
+    const float a = as_float(gs[k]), b = as_float(state[k]);
+    if (!(std::fabs(a - b) <= state_abs + state_rel * std::fabs(b))) {
+      ADD_FAILURE() << "state[" << k << "]: cuda " << a << ", cpu " << b;
       ++bad;
     }
+  }
 }
 
 TEST_F(CudaTest, MatchesCpuOnRandomSizes) {
@@ -122,6 +147,17 @@ TEST_F(CudaTest, MatchesCpuOnOtherConfigurationsAndAStream) {
   OptimizerConfig three;
   three.layers = 3;
   compare_backends(three, 999, 3, s);
+  CHECK_CUDA(cudaStreamDestroy(s));
+}
+
+TEST_F(CudaTest, BFloat16StateMatchesCpu) {
+  cudaStream_t s;
+  CHECK_CUDA(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+  for (std::size_t n : {1u, 33u, 4099u, 100007u})
+    compare_backends<bfloat16>(OptimizerConfig{}, n, 3, s);
+  OptimizerConfig c;
+  c.hidden = 64;
+  compare_backends<bfloat16>(c, 1025, 2, s);
   CHECK_CUDA(cudaStreamDestroy(s));
 }
 

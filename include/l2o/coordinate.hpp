@@ -404,4 +404,16 @@ L2O_HD bool is_finite(float v) {
   return (math::float_to_bits(v) & 0x7F800000u) != 0x7F800000u;
 }
 
+// bfloat16 state storage (l2o/bfloat16.hpp): fp32 rounded to the nearest bfloat16, ties to
+// even; a NaN stays a quiet NaN (rounding could otherwise carry it into an infinity).
+// Infinities and overflow to infinity follow IEEE round-to-nearest.
+L2O_HD std::uint16_t bf16_from_float(float f) {
+  const std::uint32_t u = math::float_to_bits(f);
+  if ((u & 0x7FFFFFFFu) > 0x7F800000u) return static_cast<std::uint16_t>((u >> 16) | 0x40u);
+  return static_cast<std::uint16_t>((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+}
+L2O_HD float float_from_bf16(std::uint16_t b) {
+  return math::bits_to_float(static_cast<std::uint32_t>(b) << 16);
+}
+
 }  // namespace l2o

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "l2o/baselines.hpp"
+#include "l2o/bfloat16.hpp"
 #include "l2o/device.hpp"
 #include "l2o/problem.hpp"
 #include "l2o/weights.hpp"
@@ -28,9 +29,11 @@ struct RunResult {
   double mean_score() const;
 };
 
-// The learned optimizer for `steps` steps on each optimizee of `seeds`.
+// The learned optimizer for `steps` steps on each optimizee of `seeds`, its LSTM state
+// stored as `format`.
 RunResult run_learned(const Weights& phi, const ProblemFamily& family,
-                      const std::vector<std::uint64_t>& seeds, int steps, Device device);
+                      const std::vector<std::uint64_t>& seeds, int steps, Device device,
+                      StateFormat format = StateFormat::kFloat32);
 RunResult run_baseline(const BaselineConfig& config, const ProblemFamily& family,
                        const std::vector<std::uint64_t>& seeds, int steps, Device device);
 

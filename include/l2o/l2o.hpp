@@ -2,6 +2,7 @@
 #pragma once
 
 #include "l2o/baselines.hpp"
+#include "l2o/bfloat16.hpp"
 #include "l2o/checkpoint.hpp"
 #include "l2o/config.hpp"
 #include "l2o/data.hpp"

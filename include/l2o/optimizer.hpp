@@ -2,6 +2,7 @@
 // coordinatewise to any flat parameter vector.
 #pragma once
 
+#include "l2o/bfloat16.hpp"
 #include "l2o/config.hpp"
 #include "l2o/device.hpp"
 #include "l2o/weights.hpp"
@@ -35,9 +36,12 @@ class LstmOptimizer {
   // structure of arrays: row k = (layer * 2 + {0: h, 1: c}) * hidden + unit holds
   // state[k * n + i] for coordinates i = 0..n-1.
   std::size_t state_size(std::size_t n) const;
+  // Bytes of that state in memory: state_size(n) values of 4 (fp32) or 2 (bfloat16) bytes.
+  std::size_t state_bytes(std::size_t n, StateFormat format = StateFormat::kFloat32) const;
 
   // Zeroes the state of n coordinates (a fresh optimizee starts from h = c = 0).
   void reset_state(float* state, std::size_t n, Stream stream = nullptr) const;
+  void reset_state(bfloat16* state, std::size_t n, Stream stream = nullptr) const;
 
   // One step theta += g(grad, state; phi) for n coordinates, state carried in place.
   // Pointers are host memory for the CPU backend and device memory for CUDA, where the
@@ -50,6 +54,13 @@ class LstmOptimizer {
   // last_step_skipped() tells the same without a flag of the caller's.
   void step(float* theta, const float* grad, float* state, std::size_t n, Stream stream = nullptr,
             int* found_nonfinite = nullptr);
+  // The same step with the state stored as bfloat16 (same layout, half the bytes): each
+  // value is widened to fp32 when read, the arithmetic is fp32, and the new state is
+  // rounded to the nearest bfloat16 when written. theta stays fp32. Given the same
+  // bfloat16-representable state, θ comes out bit for bit as the fp32 step's and the new
+  // state as the fp32 step's rounded to bfloat16.
+  void step(float* theta, const float* grad, bfloat16* state, std::size_t n,
+            Stream stream = nullptr, int* found_nonfinite = nullptr);
 
   // Whether the most recent step() was skipped for a non-finite gradient. On CUDA this
   // waits for that step to finish. Steps of one LstmOptimizer on different streams at
@@ -57,6 +68,10 @@ class LstmOptimizer {
   bool last_step_skipped();
 
  private:
+  void reset_any(void* state, StateFormat format, std::size_t n, Stream stream) const;
+  void step_any(float* theta, const float* grad, void* state, StateFormat format, std::size_t n,
+                Stream stream, int* found_nonfinite);
+
   Weights phi_;
   Device device_;
   std::unique_ptr<detail::Backend> backend_;
