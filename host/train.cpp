@@ -54,6 +54,8 @@ void validate_options(const TrainOptions& o) {
   if (o.validation_optimizees < 1)
     fail("train: validation optimizees = ", o.validation_optimizees, ", expected at least 1");
   if (o.out.empty()) fail("train: no output file given");
+  if (!(o.lr_final >= 0) || !std::isfinite(o.lr_final))
+    fail("train: lr_final = ", o.lr_final, ", expected a finite value >= 0 (0: constant)");
 }
 
 }  // namespace
@@ -73,6 +75,12 @@ TrainSummary train(const OptimizerConfig& config, const ProblemFamily& family,
   const std::string state_path = o.out + ".train";
 
   Weights phi = Weights::initialise(config, o.seed);
+  if (!o.init.empty()) {
+    phi = load_weights(o.init);
+    if (phi.config() != config)
+      fail("--init: '", o.init, "' holds '", describe(phi.config()), "', this run asks for '",
+           describe(config), "'");
+  }
   MetaAdam adam(phi.size(), o.adam);
   TrainerState st;
   st.seed = o.seed;
@@ -124,6 +132,8 @@ TrainSummary train(const OptimizerConfig& config, const ProblemFamily& family,
   double validation = std::numeric_limits<double>::quiet_NaN();
 
   while (st.epoch < static_cast<std::uint64_t>(o.epochs)) {
+    if (o.lr_final > 0)
+      adam.set_lr(o.adam.lr * std::pow(o.lr_final / o.adam.lr, double(st.epoch) / o.epochs));
     if (run > 0) f = family.sample(optimizee_seed(SeedDomain::kTrain, o.seed, st.epoch), device);
     unroller.set_weights(phi);
     unroller.start(*f);

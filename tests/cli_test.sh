@@ -42,6 +42,13 @@ fi
 expect 0 "wrote" -- "$l2o" init --out "$dir/phi.l2o" --hidden 8
 expect 0 "2x8 LSTM" -- "$l2o" info "$dir/phi.l2o"
 expect 0 "LSTM (l2o)" -- "$l2o" eval --problem quadratic --optimizer "$dir/phi.l2o" --steps 20 --runs 2 --validation 2 --baselines sgd --out-dir "$dir/ev"
+expect 0 "LSTM (l2o, bf16 state)" -- "$l2o" eval --problem quadratic --optimizer "$dir/phi.l2o" --steps 5 --runs 2 --state both --baselines none --out-dir "$dir/evb"
+expect 2 "expected fp32, bf16 or both" -- "$l2o" eval --problem quadratic --optimizer "$dir/phi.l2o" --state fp16
+expect 2 "meta-lr-final 0, expected > 0" -- "$l2o" train --problem quadratic --meta-lr-final 0 --out "$dir/y.l2o"
+expect 2 "cannot open" -- "$l2o" train --problem quadratic --init "$dir/missing.l2o" --out "$dir/y.l2o"
+expect 2 "this run asks for '2x20" -- "$l2o" train --problem quadratic --init "$dir/phi.l2o" --hidden 20 --out "$dir/y.l2o"
+expect 0 "from $dir/phi.l2o" -- "$l2o" train --problem quadratic --init "$dir/phi.l2o" --epochs 2 --eval-every 1 --validation 2 --steps 20 --meta-lr 0.01 --meta-lr-final 0.001 --out "$dir/y.l2o"
+expect 0 "2x8 LSTM" -- "$l2o" info "$dir/y.l2o"
 expect 2 "unknown option --hidden-sizes" -- "$l2o" eval --problem mlp --optimizer "$dir/phi.l2o" --hidden-sizes 3
 expect 2 "activation 'swish'" -- "$l2o" eval --problem mlp --optimizer "$dir/phi.l2o" --activation swish
 expect 2 "dataset-fashion-mnist" -- "$l2o" eval --problem mlp --optimizer "$dir/phi.l2o" --data "$dir/none"

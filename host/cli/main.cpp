@@ -24,16 +24,19 @@ usage: l2o <command> [options]
 
 commands:
   train  --problem quadratic|mlp --out FILE [--steps 100] [--unroll 20] [--epochs 1000]
-         [--meta-lr 0.001] [--clip 0] [--omega 1,1,...] [--device auto|cpu|cuda]
-         [--seed 0] [--eval-every 100] [--validation 20] [--resume] [--force]
-         [optimizer options] [problem options]
+         [--meta-lr 0.001] [--meta-lr-final LR] [--clip 0] [--omega 1,1,...]
+         [--device auto|cpu|cuda] [--seed 0] [--eval-every 100] [--validation 20]
+         [--init PHI] [--resume] [--force] [optimizer options] [problem options]
          meta-train an LSTM optimizer; the best phi (by validation) goes to FILE, the
-         training state to FILE.train every --eval-every epochs (--resume continues it)
+         training state to FILE.train every --eval-every epochs (--resume continues it).
+         --meta-lr-final: decay the meta learning rate geometrically to LR over the
+         epochs; --init: start from the optimizer in PHI instead of a fresh one
   eval   --optimizer FILE --problem quadratic|mlp [--steps 100] [--runs 100]
-         [--baselines sgd,rmsprop,adam,nag] [--validation 20] [--device auto]
-         [--out-dir DIR] [problem options]
+         [--baselines sgd,rmsprop,adam,nag|none] [--validation 20] [--device auto]
+         [--state fp32|bf16|both] [--out-dir DIR] [problem options]
          the learned optimizer against baselines with tuned learning rates, on held-out
-         optimizees: a table, DIR/curves.csv and DIR/loss.svg
+         optimizees: a table, DIR/curves.csv and DIR/loss.svg. --state: the LSTM state
+         in fp32 memory, in bfloat16 memory (fp32 arithmetic), or both side by side
   init   --out FILE [optimizer options] [--seed 0]
          write a freshly initialised optimizer
   info   FILE       describe an optimizer or training checkpoint
@@ -76,12 +79,18 @@ int cmd_train(int argc, char** argv) {
   Args a("train", argc, argv,
          merged({problem_options(),
                  optimizer_options(),
-                 {"out", "steps", "unroll", "epochs", "meta-lr", "clip", "omega", "device", "seed",
-                  "eval-every", "validation"}}),
+                 {"out", "steps", "unroll", "epochs", "meta-lr", "meta-lr-final", "clip", "omega",
+                  "device", "seed", "eval-every", "validation", "init"}}),
          {"resume", "force"});
   auto family = make_family(a);
-  const OptimizerConfig config = optimizer_config(a);
   TrainOptions o;
+  o.init = a.str("init");
+  // Starting from a file: its configuration, unless optimizer options say otherwise (then a
+  // mismatch is refused by train).
+  bool optimizer_given = false;
+  for (const std::string& name : optimizer_options()) optimizer_given |= a.has(name);
+  const OptimizerConfig config =
+      o.init.empty() || optimizer_given ? optimizer_config(a) : load_weights(o.init).config();
   o.out = a.required("out");
   o.steps = static_cast<int>(a.integer("steps", o.steps, 1));
   o.unroll = static_cast<int>(a.integer("unroll", o.unroll, 1));
@@ -90,6 +99,9 @@ int cmd_train(int argc, char** argv) {
   o.epochs = a.integer("epochs", o.epochs, 1);
   o.adam.lr = a.number("meta-lr", o.adam.lr);
   if (!(o.adam.lr > 0)) usage_fail("train: --meta-lr ", o.adam.lr, ", expected > 0");
+  o.lr_final = a.number("meta-lr-final", 0.0);
+  if (a.has("meta-lr-final") && !(o.lr_final > 0))
+    usage_fail("train: --meta-lr-final ", o.lr_final, ", expected > 0");
   o.adam.clip_norm = a.number("clip", 0.0);
   if (!(o.adam.clip_norm >= 0)) usage_fail("train: --clip ", o.adam.clip_norm, ", expected >= 0");
   if (a.has("omega")) {
@@ -112,8 +124,10 @@ int cmd_train(int argc, char** argv) {
 
   std::cerr << "l2o train: " << family->describe() << "\n  optimizer: " << describe(config)
             << "\n  " << o.epochs << " optimizees x " << o.steps << " steps, unroll " << o.unroll
-            << ", meta Adam lr " << o.adam.lr << ", device " << to_string(device)
-            << (o.resume ? ", resuming" : "") << "\n";
+            << ", meta Adam lr " << o.adam.lr;
+  if (o.lr_final > 0) std::cerr << " -> " << o.lr_final;
+  if (!o.init.empty()) std::cerr << ", from " << o.init;
+  std::cerr << ", device " << to_string(device) << (o.resume ? ", resuming" : "") << "\n";
   const bool tty = ::isatty(STDERR_FILENO);
   auto report = [&](const TrainProgress& p) {
     std::ostringstream line;
@@ -140,7 +154,8 @@ int cmd_train(int argc, char** argv) {
 int cmd_eval(int argc, char** argv) {
   Args a("eval", argc, argv,
          merged({problem_options(),
-                 {"optimizer", "steps", "runs", "baselines", "validation", "device", "out-dir"}}));
+                 {"optimizer", "steps", "runs", "baselines", "validation", "device", "out-dir",
+                  "state"}}));
   auto family = make_family(a);
   const std::string problem = a.required("problem");
   const Weights phi = load_weights(a.required("optimizer"));
@@ -149,7 +164,10 @@ int cmd_eval(int argc, char** argv) {
   const int nval = static_cast<int>(a.integer("validation", 20, 1));
   std::vector<BaselineKind> kinds;
   for (const std::string& b : a.list("baselines", "sgd,rmsprop,adam,nag"))
-    kinds.push_back(parse_baseline(b));
+    if (b != "none") kinds.push_back(parse_baseline(b));
+  const std::string state = a.str("state", "fp32");
+  if (state != "fp32" && state != "bf16" && state != "both")
+    usage_fail("eval: --state '", state, "', expected fp32, bf16 or both");
   const Device device = resolve(parse_device(a.str("device", "auto")));
   const std::string dir = a.str("out-dir", "eval-" + problem);
   std::filesystem::create_directories(dir);
@@ -163,8 +181,12 @@ int cmd_eval(int argc, char** argv) {
     RunResult r;
   };
   std::vector<Row> rows;
-  rows.push_back(
-      {"LSTM (l2o)", describe(phi.config()), run_learned(phi, *family, test, steps, device)});
+  if (state != "bf16")
+    rows.push_back(
+        {"LSTM (l2o)", describe(phi.config()), run_learned(phi, *family, test, steps, device)});
+  if (state != "fp32")
+    rows.push_back({"LSTM (l2o, bf16 state)", describe(phi.config()),
+                    run_learned(phi, *family, test, steps, device, StateFormat::kBFloat16)});
   for (BaselineKind k : kinds) {
     std::cerr << "  tuning " << to_string(k) << " on " << nval << " validation optimizees...\n";
     const TunedBaseline t = tune_baseline(k, *family, val, steps, device);
@@ -189,7 +211,11 @@ int cmd_eval(int argc, char** argv) {
 
   std::ostringstream csv;
   csv << "step";
-  for (const Row& r : rows) csv << "," << (r.name == "LSTM (l2o)" ? "lstm" : r.name);
+  for (const Row& r : rows)
+    csv << ","
+        << (r.name == "LSTM (l2o)"               ? "lstm"
+            : r.name == "LSTM (l2o, bf16 state)" ? "lstm_bf16"
+                                                 : r.name);
   csv << "\n";
   for (int t = 0; t <= steps; ++t) {
     csv << t;

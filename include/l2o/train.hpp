@@ -16,10 +16,14 @@
 namespace l2o {
 
 struct TrainOptions {
-  int steps = 100;           // optimizer steps per optimizee ("epoch")
-  int unroll = 20;           // steps per truncation (one meta-step each)
-  long long epochs = 1000;   // optimizees to train on
-  AdamOptions adam;          // the meta-optimizer
+  int steps = 100;          // optimizer steps per optimizee ("epoch")
+  int unroll = 20;          // steps per truncation (one meta-step each)
+  long long epochs = 1000;  // optimizees to train on
+  AdamOptions adam;         // the meta-optimizer (adam.lr: the learning rate at epoch 0)
+  // > 0: the meta learning rate decays geometrically from adam.lr at epoch 0 to this value
+  // at the last epoch (lr_e = lr * (lr_final / lr)^(e / epochs)); 0: constant adam.lr.
+  double lr_final = 0.0;
+  std::string init;          // start from this phi (a weights file) instead of a fresh one
   std::vector<float> omega;  // w_1..w_unroll, empty: all ones
   Device device = Device::kAuto;
   std::uint64_t seed = 0;  // phi's initialisation and the training optimizees
