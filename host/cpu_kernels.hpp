@@ -64,7 +64,8 @@ inline void step_block(const StepArgs& a, float* theta, const float* grad, const
   Pack x[2];
   preprocess_lanes(grad, a.pre, x);
   PackCopyIOT<S> io{src, dst, ld};
-  const Pack g = lstm_forward_step<H>(a.phi, a.layout, a.forget_bias, a.output_scale, x, io);
+  const Pack g =
+      lstm_forward_step<H>(RowMajorPhi{a.phi}, a.layout, a.forget_bias, a.output_scale, x, io);
   (Pack::load(theta) + g).store(theta);
 }
 

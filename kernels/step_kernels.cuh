@@ -55,6 +55,14 @@ static __global__ void l2o_check_finite_kernel(const float* __restrict__ g, std:
   if (__syncthreads_or(bad) && threadIdx.x == 0) *flag = 1;
 }
 
+// Copies phi into shared memory in the quad layout of coordinate.hpp (QuadRows), which the
+// forward kernels read with 16-byte broadcast loads.
+__device__ __forceinline__ void load_phi_quads(const StepParams& p, float* s_phi) {
+  const int count = static_cast<int>(p.layout.count());
+  for (int e = threadIdx.x; e < count; e += blockDim.x) s_phi[quad_index(p.layout, e)] = p.phi[e];
+  __syncthreads();
+}
+
 // theta += g(grad, state; phi) for every coordinate, unless *skip is set by the check
 // kernel, in which case nothing changes and *found (if given) is set to 1.
 template <int H, class S>
@@ -66,16 +74,15 @@ __global__ void __launch_bounds__(256)
     if (found && blockIdx.x == 0 && threadIdx.x == 0) *found = 1;
     return;
   }
-  extern __shared__ float s_phi[];
-  const int count = static_cast<int>(p.layout.count());
-  for (int k = threadIdx.x; k < count; k += blockDim.x) s_phi[k] = p.phi[k];
-  __syncthreads();
+  extern __shared__ __align__(16) float s_phi[];
+  load_phi_quads(p, s_phi);
   for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n;
        i += std::size_t(gridDim.x) * blockDim.x) {
     float x[2] = {0.0f, 0.0f};
     preprocess(grad[i], p.pre, x);
     CoordStateIO<S> io{state + i, n};
-    theta[i] += lstm_forward_step<H>(s_phi, p.layout, p.forget_bias, p.output_scale, x, io);
+    theta[i] +=
+        lstm_forward_step<H>(QuadPhi{s_phi}, p.layout, p.forget_bias, p.output_scale, x, io);
   }
 }
 

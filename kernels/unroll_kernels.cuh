@@ -66,14 +66,15 @@ __global__ void __launch_bounds__(256)
     l2o_unroll_forward_kernel(StepParams p, float* __restrict__ theta,
                               const float* __restrict__ grad, const float* __restrict__ src,
                               float* __restrict__ dst, std::size_t n) {
-  extern __shared__ float s_phi[];
-  load_phi(p, s_phi);
+  extern __shared__ __align__(16) float s_phi[];
+  load_phi_quads(p, s_phi);
   for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n;
        i += std::size_t(gridDim.x) * blockDim.x) {
     float x[2] = {0.0f, 0.0f};
     preprocess(grad[i], p.pre, x);
     CoordCopyIO io{src + i, dst + i, n};
-    theta[i] += lstm_forward_step<H>(s_phi, p.layout, p.forget_bias, p.output_scale, x, io);
+    theta[i] +=
+        lstm_forward_step<H>(QuadPhi{s_phi}, p.layout, p.forget_bias, p.output_scale, x, io);
   }
 }
 
@@ -85,7 +86,7 @@ __global__ void __launch_bounds__(256)
                                const float* __restrict__ grad_next, float omega_next,
                                const float* __restrict__ state_t, std::size_t n,
                                BackwardBuffers b) {
-  extern __shared__ float s_phi[];
+  extern __shared__ __align__(16) float s_phi[];
   load_phi(p, s_phi);
   for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n;
        i += std::size_t(gridDim.x) * blockDim.x) {
@@ -94,7 +95,7 @@ __global__ void __launch_bounds__(256)
     float x[2] = {0.0f, 0.0f};
     preprocess(grad_t[i], p.pre, x);
     CoordCopyIO state{state_t + i, nullptr, n};
-    CoordStateIO carry{b.carry + i, n};
+    CoordStateIO<float> carry{b.carry + i, n};
     CoordSink<H> sink{b, p.layout, n, i};
     lstm_backward_step<H>(s_phi, p.layout, p.forget_bias, p.output_scale, x, state, lambda, carry,
                           sink);

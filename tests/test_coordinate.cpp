@@ -2,6 +2,7 @@
 // double-precision reference of reference.hpp.
 #include "l2o/coordinate.hpp"
 #include "l2o/random.hpp"
+#include "l2o/weights.hpp"
 #include "reference.hpp"
 
 #include <gtest/gtest.h>
@@ -135,8 +136,9 @@ void check_cell(int nin, std::uint64_t seed) {
       cc[j] = float(6 * rng.uniform() - 3);
     }
     std::vector<double> rin(in, in + nin), rh(h, h + H), rc(cc, cc + H);
-    lstm_cell_forward<H>(phi.data() + phi.layout().w_offset(0),
-                         phi.data() + phi.layout().b_offset(0), nin, in, h, cc, c.forget_bias, act);
+    lstm_cell_forward<H>(
+        RowMajorRows{phi.data() + phi.layout().w_offset(0), phi.layout().row_length(0)},
+        phi.data() + phi.layout().b_offset(0), nin, in, h, cc, c.forget_bias, act);
     ref::cell(net, 0, rin, rh, rc);
     // fp32 dot products of <= 2H terms of size <= ~3 (error ~1e-6), then sigmoid/tanh
     // (derivatives <= 1): 5e-6 absolute.
@@ -157,6 +159,62 @@ TEST(LstmCell, MatchesReference) {
   check_cell<20>(1, 12);
   check_cell<4>(2, 13);
   check_cell<64>(2, 14);
+}
+
+// State accessor over one coordinate's state_dim values.
+struct ArrayIO {
+  float* s;
+  float load(int k) const { return s[k]; }
+  void store(int k, float v) const { s[k] = v; }
+};
+
+// The quad layout the GPU kernels read phi in (QuadPhi) is a permutation of phi's stored
+// order, and a step through it computes exactly what the row-major step computes: the
+// same products in the same order, so bit for bit the same update and state.
+template <int H>
+void check_quad_layout(int layers, Preprocess pre, std::uint64_t seed) {
+  OptimizerConfig c;
+  c.hidden = H;
+  c.layers = layers;
+  c.preprocess = pre;
+  const Weights phi = Weights::initialise(c, seed);
+  const WeightLayout L = phi.layout();
+  SCOPED_TRACE(describe(c));
+  std::vector<float> quads(L.count(), std::numeric_limits<float>::quiet_NaN());
+  std::vector<int> hits(L.count(), 0);
+  for (std::size_t e = 0; e < L.count(); ++e) {
+    const std::size_t q = quad_index(L, e);
+    ASSERT_LT(q, L.count());
+    ++hits[q];
+    quads[q] = phi.data()[e];
+  }
+  for (int h : hits) ASSERT_EQ(h, 1) << "quad_index is not a permutation";
+  for (int l = 0; l < layers; ++l)
+    ASSERT_EQ(L.w_offset(l) % 4, 0u) << "quads must be 16-byte aligned";
+  Rng rng(seed);
+  const PreprocessParams pp = PreprocessParams::from(c);
+  for (int trial = 0; trial < 20; ++trial) {
+    std::vector<float> s1(c.state_dim()), s2;
+    for (float& v : s1) v = float(rng.normal());
+    s2 = s1;
+    float x[2] = {0.0f, 0.0f};
+    preprocess(float(rng.normal() * 1e-2), pp, x);
+    ArrayIO io1{s1.data()}, io2{s2.data()};
+    const float u1 =
+        lstm_forward_step<H>(RowMajorPhi{phi.data()}, L, c.forget_bias, c.output_scale, x, io1);
+    const float u2 =
+        lstm_forward_step<H>(QuadPhi{quads.data()}, L, c.forget_bias, c.output_scale, x, io2);
+    ASSERT_EQ(u1, u2);
+    ASSERT_EQ(s1, s2);
+  }
+}
+
+TEST(LstmCell, QuadLayoutComputesTheSameStep) {
+  check_quad_layout<20>(2, Preprocess::kLogSign, 1);
+  check_quad_layout<20>(1, Preprocess::kNone, 2);
+  check_quad_layout<4>(3, Preprocess::kLogSign, 3);
+  check_quad_layout<8>(2, Preprocess::kNone, 4);
+  check_quad_layout<64>(2, Preprocess::kLogSign, 5);
 }
 
 }  // namespace

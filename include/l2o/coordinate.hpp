@@ -154,42 +154,114 @@ L2O_HD void preprocess(float g, const PreprocessParams& q, float* x) {
   }
 }
 
+// How a cell reads its weight matrix W (4H x ld, ld = nin + H): quad(r, k) gives the four
+// weights of rows r..r+3 (r a multiple of 4) in column k, the four products the cell's
+// inner loop makes with one input value.
+//
+// Row-major, as phi is stored (layout.hpp): four loads, ld apart.
+struct RowMajorRows {
+  const float* W;
+  int ld;
+  L2O_HD void quad(int r, int k, float& w0, float& w1, float& w2, float& w3) const {
+    const float* p = W + r * ld + k;
+    w0 = p[0];
+    w1 = p[ld];
+    w2 = p[2 * ld];
+    w3 = p[3 * ld];
+  }
+};
+
+// Gate rows interleaved by four ("quads"): the weights of rows r..r+3 in column k sit
+// together at P[((r / 4) * ld + k) * 4 + 0..3]. On the GPU, where every thread of a warp
+// reads the same weight from shared memory, that is one 16-byte load for four products
+// instead of four 4-byte loads: shared-memory load instructions, not FMAs, bound the step
+// kernel otherwise. quad_index maps phi's row-major order to this one; everything outside
+// the W matrices (biases, output layer) keeps its place. P must be 16-byte aligned: every
+// w_offset is a multiple of 4H floats.
+struct QuadRows {
+  const float* P;
+  int ld;
+  L2O_HD void quad(int r, int k, float& w0, float& w1, float& w2, float& w3) const {
+    const float* p = P + (static_cast<std::size_t>(r >> 2) * ld + k) * 4;
+#if L2O_DEVICE_CODE
+    const float4 q = *reinterpret_cast<const float4*>(p);
+    w0 = q.x;
+    w1 = q.y;
+    w2 = q.z;
+    w3 = q.w;
+#else
+    w0 = p[0];
+    w1 = p[1];
+    w2 = p[2];
+    w3 = p[3];
+#endif
+  }
+};
+
+// Where phi[e] (row-major) goes in the quad layout.
+L2O_HD std::size_t quad_index(const WeightLayout& L, std::size_t e) {
+  for (int l = 0; l < L.layers; ++l) {
+    const std::size_t w0 = L.w_offset(l), ld = static_cast<std::size_t>(L.row_length(l));
+    if (e >= w0 && e < L.b_offset(l)) {
+      const std::size_t r = (e - w0) / ld, k = (e - w0) % ld;
+      return w0 + ((r >> 2) * ld + k) * 4 + (r & 3);
+    }
+  }
+  return e;
+}
+
+// phi seen by the cells: row-major (the stored order) or the quad layout.
+struct RowMajorPhi {
+  const float* phi;
+  L2O_HD RowMajorRows rows(const WeightLayout& L, int l) const {
+    return {phi + L.w_offset(l), L.row_length(l)};
+  }
+  L2O_HD const float* data() const { return phi; }
+};
+struct QuadPhi {
+  const float* phi;
+  L2O_HD QuadRows rows(const WeightLayout& L, int l) const {
+    return {phi + L.w_offset(l), L.row_length(l)};
+  }
+  L2O_HD const float* data() const { return phi; }
+};
+
 // One LSTM cell on one coordinate (or one pack of lanes):
 //   z = W [in ; h] + b;  i, f, o = sigmoid(z_i), sigmoid(z_f + forget_bias), sigmoid(z_o);
 //   g = tanh(z_g);  c = f c + i g;  h = o tanh(c).
-// W is row-major 4H x (nin + H) with gates in the order i, f, g, o; in has H slots of
-// which the first nin are used. h and c are updated in place. If act is not null it
-// receives the activations i, f, g, o (4H values), which the backward pass needs.
-template <int H, class V>
-L2O_HD void lstm_cell_forward(const float* __restrict__ W, const float* __restrict__ b, int nin,
-                              const V* in, V* h, V* c, float forget_bias, V* act = nullptr) {
-  const int ld = nin + H;
+// W (read through `rows`: RowMajorRows or QuadRows) is 4H x (nin + H) with gates in the
+// order i, f, g, o; in has H slots of which the first nin are used. h and c are updated in
+// place. If act is not null it receives the activations i, f, g, o (4H values), which the
+// backward pass needs.
+template <int H, class V, class Rows>
+L2O_HD void lstm_cell_forward(const Rows& W, const float* __restrict__ b, int nin, const V* in,
+                              V* h, V* c, float forget_bias, V* act = nullptr) {
   V z[4 * H];
   // Four gate rows at a time, so each input value is loaded once for four products.
   L2O_UNROLL_IF_SMALL(H)
   for (int r = 0; r < 4 * H; r += 4) {
-    const float* w0 = W + r * ld;
-    const float* w1 = w0 + ld;
-    const float* w2 = w1 + ld;
-    const float* w3 = w2 + ld;
     V a0 = V(b[r]), a1 = V(b[r + 1]), a2 = V(b[r + 2]), a3 = V(b[r + 3]);
     L2O_UNROLL
     for (int k = 0; k < H; ++k) {
       if (k < nin) {
         const V v = in[k];
-        a0 = a0 + w0[k] * v;
-        a1 = a1 + w1[k] * v;
-        a2 = a2 + w2[k] * v;
-        a3 = a3 + w3[k] * v;
+        float w0, w1, w2, w3;
+        W.quad(r, k, w0, w1, w2, w3);
+        a0 = a0 + w0 * v;
+        a1 = a1 + w1 * v;
+        a2 = a2 + w2 * v;
+        a3 = a3 + w3 * v;
       }
     }
     L2O_UNROLL
     for (int j = 0; j < H; ++j) {
       const V v = h[j];
-      a0 = a0 + w0[nin + j] * v;
-      a1 = a1 + w1[nin + j] * v;
-      a2 = a2 + w2[nin + j] * v;
-      a3 = a3 + w3[nin + j] * v;
+      float w0, w1, w2, w3;
+      W.quad(r, nin + j, w0, w1, w2, w3);
+      a0 = a0 + w0 * v;
+      a1 = a1 + w1 * v;
+      a2 = a2 + w2 * v;
+      a3 = a3 + w3 * v;
     }
     z[r] = a0;
     z[r + 1] = a1;
@@ -215,10 +287,12 @@ L2O_HD void lstm_cell_forward(const float* __restrict__ W, const float* __restri
 
 // One optimizer step on one coordinate (or pack): runs the stacked cells on the inputs x
 // (num_inputs values from preprocess) with the state read and written through `state`,
-// and returns the update output_scale * (w_o . h_last + b_o).
-template <int H, class V, class StateIO>
-L2O_HD V lstm_forward_step(const float* __restrict__ phi, const WeightLayout& L, float forget_bias,
-                           float output_scale, const V* x, StateIO& state) {
+// and returns the update output_scale * (w_o . h_last + b_o). Phi: RowMajorPhi (phi as
+// stored) or QuadPhi (phi rearranged by quad_index); the results are identical.
+template <int H, class V, class StateIO, class Phi = RowMajorPhi>
+L2O_HD V lstm_forward_step(Phi P, const WeightLayout& L, float forget_bias, float output_scale,
+                           const V* x, StateIO& state) {
+  const float* phi = P.data();
   V in[H];
   L2O_UNROLL
   for (int k = 0; k < H; ++k) in[k] = k < L.num_inputs ? x[k < 2 ? k : 0] : V(0.0f);
@@ -229,7 +303,7 @@ L2O_HD V lstm_forward_step(const float* __restrict__ phi, const WeightLayout& L,
       h[j] = state.load((2 * l) * H + j);
       c[j] = state.load((2 * l + 1) * H + j);
     }
-    lstm_cell_forward<H>(phi + L.w_offset(l), phi + L.b_offset(l), L.layer_input(l), in, h, c,
+    lstm_cell_forward<H>(P.rows(L, l), phi + L.b_offset(l), L.layer_input(l), in, h, c,
                          forget_bias);
     L2O_UNROLL
     for (int j = 0; j < H; ++j) {
@@ -338,8 +412,8 @@ L2O_HD void lstm_backward_step(const float* __restrict__ phi, const WeightLayout
         h[j] = hp[j];
         c[j] = cp[j];
       }
-      lstm_cell_forward<H>(phi + L.w_offset(m), phi + L.b_offset(m), L.layer_input(m), in, h, c,
-                           forget_bias, act);
+      lstm_cell_forward<H>(RowMajorRows{phi + L.w_offset(m), L.row_length(m)}, phi + L.b_offset(m),
+                           L.layer_input(m), in, h, c, forget_bias, act);
       if (m < l) {
         L2O_UNROLL
         for (int j = 0; j < H; ++j) in[j] = h[j];
