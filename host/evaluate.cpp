@@ -3,6 +3,7 @@
 #include "l2o/error.hpp"
 #include "l2o/optimizer.hpp"
 #include "memory.hpp"
+#include "nvtx.hpp"
 
 #include <cmath>
 #include <limits>
@@ -86,6 +87,7 @@ RunResult run(const ProblemFamily& family, const std::vector<std::uint64_t>& see
 RunResult run_learned(const Weights& phi, const ProblemFamily& family,
                       const std::vector<std::uint64_t>& seeds, int steps, Device device,
                       StateFormat format) {
+  L2O_NVTX_RANGE("l2o run learned");
   LstmOptimizer opt(phi, device);
   auto go = [&](auto like) {
     using S = decltype(like);
@@ -99,6 +101,7 @@ RunResult run_learned(const Weights& phi, const ProblemFamily& family,
 
 RunResult run_baseline(const BaselineConfig& config, const ProblemFamily& family,
                        const std::vector<std::uint64_t>& seeds, int steps, Device device) {
+  L2O_NVTX_RANGE("l2o run baseline");
   BaselineOptimizer opt(config, device);
   return run<float>(
       family, seeds, steps, opt.device(), config.state_dim(),
@@ -115,6 +118,7 @@ std::vector<float> default_lr_grid() {
 TunedBaseline tune_baseline(BaselineKind kind, const ProblemFamily& family,
                             const std::vector<std::uint64_t>& seeds, int steps, Device device,
                             const std::vector<float>& grid) {
+  L2O_NVTX_RANGE("l2o tune baseline");
   if (grid.empty()) fail("tune_baseline: empty learning-rate grid");
   TunedBaseline best;
   best.config.kind = kind;

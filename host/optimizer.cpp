@@ -2,6 +2,7 @@
 
 #include "backend.hpp"
 #include "l2o/error.hpp"
+#include "nvtx.hpp"
 
 namespace l2o {
 
@@ -56,6 +57,7 @@ void LstmOptimizer::reset_state(bfloat16* state, std::size_t n, Stream stream) c
 
 void LstmOptimizer::step_any(float* theta, const float* grad, void* state, StateFormat format,
                              std::size_t n, Stream stream, int* found_nonfinite) {
+  L2O_NVTX_RANGE("l2o step");
   if (n == 0) return;
   if (!theta || !grad || !state)
     fail("step: null pointer for n = ", n, " (theta ", static_cast<const void*>(theta), ", grad ",

@@ -3,6 +3,7 @@
 #include "l2o/checkpoint.hpp"
 #include "l2o/error.hpp"
 #include "l2o/evaluate.hpp"
+#include "nvtx.hpp"
 
 #include <chrono>
 #include <cmath>
@@ -132,6 +133,7 @@ TrainSummary train(const OptimizerConfig& config, const ProblemFamily& family,
   double validation = std::numeric_limits<double>::quiet_NaN();
 
   while (st.epoch < static_cast<std::uint64_t>(o.epochs)) {
+    L2O_NVTX_RANGE("l2o epoch");
     if (o.lr_final > 0)
       adam.set_lr(o.adam.lr * std::pow(o.lr_final / o.adam.lr, double(st.epoch) / o.epochs));
     if (run > 0) f = family.sample(optimizee_seed(SeedDomain::kTrain, o.seed, st.epoch), device);
@@ -152,8 +154,11 @@ TrainSummary train(const OptimizerConfig& config, const ProblemFamily& family,
         ++st.skipped;
         break;
       }
-      adam.step(phi.values(), dphi);
-      unroller.set_weights(phi);
+      {
+        L2O_NVTX_RANGE("l2o meta step");
+        adam.step(phi.values(), dphi);
+        unroller.set_weights(phi);
+      }
       loss_sum += L;
       ++loss_count;
     }
@@ -161,6 +166,7 @@ TrainSummary train(const OptimizerConfig& config, const ProblemFamily& family,
     ++run;
     const bool validate = st.epoch % o.eval_every == 0 || st.epoch == std::uint64_t(o.epochs);
     if (validate) {
+      L2O_NVTX_RANGE("l2o validation and checkpoint");
       validation = validation_score(phi, family, o.steps, o.validation_optimizees,
                                     o.validation_seed, device);
       if (validation < st.best_validation) {
