@@ -54,9 +54,10 @@ class CpuUnroll final : public UnrollBackend {
     });
   }
 
-  void backward(std::vector<float>& dphi) override {
-    dispatch_hidden(args_.layout.hidden, [&](auto h) { backward_impl<decltype(h)::value>(dphi); });
+  void enqueue_backward() override {
+    dispatch_hidden(args_.layout.hidden, [&](auto h) { backward_impl<decltype(h)::value>(dphi_); });
   }
+  void meta_gradient(std::vector<float>& dphi) override { dphi = dphi_; }
 
   std::vector<float> losses(int first, int count) override {
     return {losses_.begin() + first, losses_.begin() + first + count};
@@ -75,6 +76,9 @@ class CpuUnroll final : public UnrollBackend {
     const int threads = omp_get_max_threads();
     std::vector<std::vector<Pack>> acc(threads);
     const long long blocks = static_cast<long long>(ld_ / kLanes);
+    // The backward and the per-block phi accumulation, interleaved block by block, count as
+    // the backward; the final sum over threads and lanes as the reduction.
+    mark_begin(kPhaseBackward);
 #pragma omp parallel num_threads(threads)
     {
       std::vector<Pack>& mine = acc[omp_get_thread_num()];
@@ -100,6 +104,8 @@ class CpuUnroll final : public UnrollBackend {
         sink.accumulate(mine.data());
       }
     }
+    mark_end(kPhaseBackward);
+    mark_begin(kPhaseReduction);
     dphi.assign(count, 0.0f);
     for (std::size_t e = 0; e < count; ++e) {
       double s = 0.0;
@@ -107,6 +113,7 @@ class CpuUnroll final : public UnrollBackend {
         for (int l = 0; l < kLanes; ++l) s += acc[th][e][l];
       dphi[e] = static_cast<float>(s);
     }
+    mark_end(kPhaseReduction);
   }
 
   std::size_t n_, ld_, sd_ = 0;
@@ -114,7 +121,7 @@ class CpuUnroll final : public UnrollBackend {
   std::vector<float> omega_;
   Weights phi_;
   cpu::StepArgs args_{};
-  std::vector<float> theta_, grads_, states_, losses_;
+  std::vector<float> theta_, grads_, states_, losses_, dphi_;
 };
 
 }  // namespace

@@ -83,16 +83,29 @@ int resident_blocks_per_sm(Kernel kernel, int threads, std::size_t smem, const c
   return per_sm;
 }
 
-// Owning cuBLAS handle.
+// Owning cuBLAS handle with a workspace of its own: cuBLAS then never allocates inside a
+// CUDA Graph capture (it would otherwise take a new workspace for every captured graph).
+// 4 MiB covers the small products l2o issues (cuBLAS's own default off Hopper).
 class CublasHandle {
  public:
-  CublasHandle() { L2O_CUBLAS_CHECK(cublasCreate(&h_)); }
+  explicit CublasHandle(std::size_t workspace_bytes = std::size_t(4) << 20)
+      : workspace_(workspace_bytes) {
+    L2O_CUBLAS_CHECK(cublasCreate(&h_));
+    L2O_CUBLAS_CHECK(cublasSetWorkspace(h_, workspace_.data(), workspace_.size()));
+  }
+  // Products on `stream` from now on. cublasSetStream resets the workspace to cuBLAS's
+  // pool, so the handle's own is set again.
+  void bind(cudaStream_t stream) {
+    L2O_CUBLAS_CHECK(cublasSetStream(h_, stream));
+    L2O_CUBLAS_CHECK(cublasSetWorkspace(h_, workspace_.data(), workspace_.size()));
+  }
   ~CublasHandle() { cublasDestroy(h_); }
   CublasHandle(const CublasHandle&) = delete;
   CublasHandle& operator=(const CublasHandle&) = delete;
   cublasHandle_t get() const { return h_; }
 
  private:
+  DeviceArray<unsigned char> workspace_;
   cublasHandle_t h_ = nullptr;
 };
 

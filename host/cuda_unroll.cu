@@ -9,6 +9,7 @@
 #include "kernels/unroll_kernels.cuh"
 
 #include <algorithm>
+#include <utility>
 #include <vector>
 
 namespace l2o {
@@ -16,6 +17,49 @@ namespace detail {
 namespace {
 
 constexpr int kThreads = 256;
+
+// Phase timing with CUDA events on one stream: each begin/end pair is two events, summed
+// by totals() once the stream has reached them.
+class CudaClock final : public PhaseClock {
+ public:
+  explicit CudaClock(cudaStream_t s) : stream_(s) {}
+  ~CudaClock() override {
+    for (cudaEvent_t e : events_) cudaEventDestroy(e);
+  }
+  void begin(Phase p) override { open_[p] = record(); }
+  void end(Phase p) override { pairs_.push_back({p, {open_[p], record()}}); }
+  std::array<double, kPhases> totals() override {
+    std::array<double, kPhases> ms{};
+    if (used_ > 0) L2O_CUDA_CHECK(cudaEventSynchronize(events_[used_ - 1]));
+    for (const auto& [p, ab] : pairs_) {
+      float t = 0.0f;
+      L2O_CUDA_CHECK(cudaEventElapsedTime(&t, events_[ab.first], events_[ab.second]));
+      sums_[p] += t;
+    }
+    pairs_.clear();
+    used_ = 0;  // the events are reused
+    for (int p = 0; p < kPhases; ++p) ms[p] = sums_[p];
+    return ms;
+  }
+
+ private:
+  std::size_t record() {
+    if (used_ == events_.size()) {
+      cudaEvent_t e;
+      L2O_CUDA_CHECK(cudaEventCreate(&e));
+      events_.push_back(e);
+    }
+    L2O_CUDA_CHECK(cudaEventRecord(events_[used_], stream_));
+    return used_++;
+  }
+
+  cudaStream_t stream_;
+  std::vector<cudaEvent_t> events_;
+  std::size_t used_ = 0;
+  std::size_t open_[kPhases] = {};
+  std::vector<std::pair<Phase, std::pair<std::size_t, std::size_t>>> pairs_;
+  double sums_[kPhases] = {};
+};
 
 class CudaUnroll final : public UnrollBackend {
  public:
@@ -25,7 +69,7 @@ class CudaUnroll final : public UnrollBackend {
     L2O_CUDA_CHECK(cudaGetDevice(&device));
     L2O_CUDA_CHECK(cudaDeviceGetAttribute(&sms_, cudaDevAttrMultiProcessorCount, device));
     L2O_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
-    L2O_CUBLAS_CHECK(cublasSetStream(blas_.get(), stream_));
+    blas_.bind(stream_);
     sd_ = static_cast<std::size_t>(phi.config().state_dim());
     theta_.resize(n_);
     grads_.resize((T_ + 1) * n_);
@@ -47,7 +91,10 @@ class CudaUnroll final : public UnrollBackend {
     set_weights(phi);
   }
 
-  ~CudaUnroll() override { cudaStreamDestroy(stream_); }
+  ~CudaUnroll() override {
+    if (exec_) cudaGraphExecDestroy(exec_);
+    cudaStreamDestroy(stream_);
+  }
 
   Device device() const override { return Device::kCuda; }
   Stream stream() const override { return stream_; }
@@ -88,7 +135,7 @@ class CudaUnroll final : public UnrollBackend {
     });
   }
 
-  void backward(std::vector<float>& dphi) override {
+  void enqueue_backward() override {
     const WeightLayout& L = params_.layout;
     const int H = L.hidden;
     const std::size_t smem = phi_.size() * sizeof(float);
@@ -108,12 +155,15 @@ class CudaUnroll final : public UnrollBackend {
     const float one = 1.0f;
     const int n = static_cast<int>(n_);
     for (int t = T_ - 1; t >= 0; --t) {
+      mark_begin(kPhaseBackward);
       dispatch_hidden(H, [&](auto hc) {
         kernels::l2o_unroll_backward_kernel<decltype(hc)::value>
             <<<bwd_blocks_, kThreads, smem, stream_>>>(params_, grad_slot(t), grad_slot(t + 1),
                                                        omega_[t + 1], state_slot(t), n_, b);
         L2O_CUDA_CHECK_LAUNCH();
       });
+      mark_end(kPhaseBackward);
+      mark_begin(kPhaseReduction);
       float* dphi = dphi_.data();
       for (int l = 0; l < L.layers; ++l) {
         const int K = L.row_length(l);
@@ -129,7 +179,11 @@ class CudaUnroll final : public UnrollBackend {
                                    &one, dphi + L.out_w_offset(), 1));
       L2O_CUBLAS_CHECK(cublasSgemv(h, CUBLAS_OP_T, n, 1, &one, dout_.data(), n, ones_.data(), 1,
                                    &one, dphi + L.out_b_offset(), 1));
+      mark_end(kPhaseReduction);
     }
+  }
+
+  void meta_gradient(std::vector<float>& dphi) override {
     dphi.resize(dphi_.size());
     L2O_CUDA_CHECK(cudaMemcpyAsync(dphi.data(), dphi_.data(), dphi.size() * sizeof(float),
                                    cudaMemcpyDeviceToHost, stream_));
@@ -143,6 +197,46 @@ class CudaUnroll final : public UnrollBackend {
     L2O_CUDA_CHECK(cudaStreamSynchronize(stream_));
     return out;
   }
+
+  std::unique_ptr<PhaseClock> make_clock() override { return std::make_unique<CudaClock>(stream_); }
+
+  bool supports_graphs() const override { return true; }
+
+  void begin_capture() override {
+    // Thread-local mode: other host threads may keep using CUDA meanwhile.
+    L2O_CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+  }
+
+  void end_capture() override {
+    cudaGraph_t graph = nullptr;
+    L2O_CUDA_CHECK(cudaStreamEndCapture(stream_, &graph));
+    // Same kernels and products on other buffers (a new optimizee): update in place, much
+    // cheaper than instantiating; a different topology needs a new executable graph.
+    if (exec_) {
+      cudaGraphExecUpdateResultInfo info{};
+      if (cudaGraphExecUpdate(exec_, graph, &info) != cudaSuccess) {
+        (void)cudaGetLastError();  // not sticky: clear it and instantiate instead
+        L2O_CUDA_CHECK(cudaGraphExecDestroy(exec_));
+        exec_ = nullptr;
+      }
+    }
+    if (!exec_) {
+      const cudaError_t e = cudaGraphInstantiate(&exec_, graph, 0);
+      cudaGraphDestroy(graph);
+      L2O_CUDA_CHECK(e);
+      return;
+    }
+    L2O_CUDA_CHECK(cudaGraphDestroy(graph));
+  }
+
+  void abort_capture() override {
+    cudaGraph_t graph = nullptr;
+    (void)cudaStreamEndCapture(stream_, &graph);
+    if (graph) cudaGraphDestroy(graph);
+    (void)cudaGetLastError();
+  }
+
+  void replay() override { L2O_CUDA_CHECK(cudaGraphLaunch(exec_, stream_)); }
 
   void carry_over() override {
     L2O_CUDA_CHECK(cudaMemcpyAsync(state_slot(0), state_slot(T_), sd_ * n_ * sizeof(float),
@@ -175,6 +269,7 @@ class CudaUnroll final : public UnrollBackend {
   DeviceArray<float> phi_, dphi_, theta_, grads_, states_, losses_, dout_, htop_, carry_, lambda_,
       ones_;
   DeviceArray<float> dz_[kMaxLayers], xin_[kMaxLayers];
+  cudaGraphExec_t exec_ = nullptr;
 };
 
 }  // namespace

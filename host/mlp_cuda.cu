@@ -88,8 +88,8 @@ class CudaMlp final : public Optimizee {
 
   void loss_and_grad(const float* theta, float* grad, float* loss, Stream stream) override {
     const int B = s_.batch, L = s_.layers(), C = s_.dims.back();
+    blas_.bind(stream);
     cublasHandle_t h = blas_.get();
-    L2O_CUBLAS_CHECK(cublasSetStream(h, stream));
     kernels::l2o_mlp_gather_kernel<<<std::min(B, 1024), kThreads, 0, stream>>>(
         train_->images.data(), train_->labels.data(), train_->count, s_.dims[0], B, seed_, calls_,
         x_.data(), labels_.data());
@@ -157,8 +157,8 @@ class CudaMlp final : public Optimizee {
 
   // acts_[k + 1] = act(A_k W_k^T + b_k) (no activation on the logits).
   void forward(const float* theta, const float* x, int rows, Stream stream) {
+    blas_.bind(stream);
     cublasHandle_t h = blas_.get();
-    L2O_CUBLAS_CHECK(cublasSetStream(h, stream));
     const float one = 1.0f, zero = 0.0f;
     const int L = s_.layers();
     for (int k = 0; k < L; ++k) {

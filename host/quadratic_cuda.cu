@@ -37,6 +37,7 @@ class CudaQuadratic final : public Optimizee {
 
   std::size_t size() const override { return std::size_t(B_) * d_; }
   Device device() const override { return Device::kCuda; }
+  bool graph_capturable() const override { return true; }
 
   void initial_theta(float* theta, Stream stream) override {
     L2O_CUDA_CHECK(cudaMemcpyAsync(theta, theta0_.data(), size() * sizeof(float),
@@ -44,8 +45,8 @@ class CudaQuadratic final : public Optimizee {
   }
 
   void loss_and_grad(const float* theta, float* grad, float* loss, Stream stream) override {
+    blas_.bind(stream);
     cublasHandle_t h = blas_.get();
-    L2O_CUBLAS_CHECK(cublasSetStream(h, stream));
     const float one = 1.0f, zero = 0.0f, gscale = 2.0f / static_cast<float>(B_);
     const long long dd = static_cast<long long>(d_) * d_;
     // r = -y, then r_b += W_b theta_b. W_b is row-major, i.e. column-major W_b^T: op T.

@@ -9,12 +9,27 @@
 #include "l2o/device.hpp"
 #include "l2o/weights.hpp"
 
+#include <array>
 #include <cstddef>
 #include <memory>
 #include <vector>
 
 namespace l2o {
 namespace detail {
+
+// Per-phase timing of an unroll (Unroller::unroll_timed): host steady clock on the CPU,
+// CUDA events on the unroll's stream on the GPU.
+enum Phase { kPhaseOptimizee, kPhaseForward, kPhaseBackward, kPhaseReduction, kPhases };
+
+class PhaseClock {
+ public:
+  virtual ~PhaseClock() = default;
+  virtual void begin(Phase p) = 0;
+  virtual void end(Phase p) = 0;
+  // Milliseconds spent in each phase so far; waits for the device.
+  virtual std::array<double, kPhases> totals() = 0;
+};
+std::unique_ptr<PhaseClock> make_host_clock();
 
 class UnrollBackend {
  public:
@@ -27,10 +42,36 @@ class UnrollBackend {
   virtual float* loss_slot(int t) = 0;
   virtual void reset_state() = 0;        // state slot 0 = 0
   virtual void forward_step(int t) = 0;  // theta += g_t; state slot t -> slot t + 1
-  // dL/dphi of the unroll just run into dphi (host, resized to phi's size).
-  virtual void backward(std::vector<float>& dphi) = 0;
+  // dL/dphi of the unroll just run, into the backend's own buffer (enqueued on the
+  // stream, no synchronisation, for CUDA).
+  virtual void enqueue_backward() = 0;
+  // That dL/dphi, to the host (resized to phi's size); synchronises.
+  virtual void meta_gradient(std::vector<float>& dphi) = 0;
   virtual std::vector<float> losses(int first, int count) = 0;  // host copy; synchronises
   virtual void carry_over() = 0;  // slot T -> slot 0 (state and gradient)
+
+  virtual std::unique_ptr<PhaseClock> make_clock() { return make_host_clock(); }
+  // While set, the backend marks the backward and reduction phases on it.
+  void set_clock(PhaseClock* c) { clock_ = c; }
+
+  // CUDA Graphs: the work enqueued between begin_capture and end_capture is recorded, not
+  // run; end_capture turns it into an executable graph (updating the previous one in
+  // place when the topology is the same) and replay() launches it. abort_capture ends a
+  // capture that failed and drops what it recorded.
+  virtual bool supports_graphs() const { return false; }
+  virtual void begin_capture() {}
+  virtual void end_capture() {}
+  virtual void abort_capture() {}
+  virtual void replay() {}
+
+ protected:
+  void mark_begin(Phase p) {
+    if (clock_) clock_->begin(p);
+  }
+  void mark_end(Phase p) {
+    if (clock_) clock_->end(p);
+  }
+  PhaseClock* clock_ = nullptr;
 };
 
 // omega[t] weights f(theta_t), t = 1..T (omega[0] unused).

@@ -1,8 +1,10 @@
 #include "l2o/meta.hpp"
 
 #include "l2o/error.hpp"
+#include "nvtx.hpp"
 #include "unroll_backend.hpp"
 
+#include <chrono>
 #include <cmath>
 #include <cstring>
 
@@ -10,7 +12,7 @@ namespace l2o {
 
 Unroller::Unroller(const Weights& phi, std::size_t n, int unroll, Device device,
                    std::vector<float> omega)
-    : n_(n), unroll_(unroll) {
+    : n_(n), unroll_(unroll), phi_size_(phi.size()), config_(phi.config()) {
   phi.config().validate();
   if (n == 0) fail("Unroller: the optimizee has 0 coordinates, expected at least 1");
   if (unroll < 1) fail("Unroller: unroll length ", unroll, ", expected at least 1");
@@ -40,6 +42,11 @@ Device Unroller::device() const {
   return backend_->device();
 }
 void Unroller::set_weights(const Weights& phi) {
+  // The graph holds phi's device buffer and the kernels chosen for its configuration: a
+  // new configuration needs a new recording.
+  if (phi.size() != phi_size_ || phi.config() != config_) graph_with_backward_ = -1;
+  phi_size_ = phi.size();
+  config_ = phi.config();
   backend_->set_weights(phi);
 }
 const float* Unroller::theta() const {
@@ -57,7 +64,9 @@ void check_optimizee(const Optimizee& f, std::size_t n, Device d) {
 }  // namespace
 
 float Unroller::start(Optimizee& f) {
+  L2O_NVTX_RANGE("l2o start optimizee");
   check_optimizee(f, n_, device());
+  ++starts_;
   detail::UnrollBackend& b = *backend_;
   f.initial_theta(b.theta(), b.stream());
   b.reset_state();
@@ -66,17 +75,100 @@ float Unroller::start(Optimizee& f) {
 }
 
 std::vector<float> Unroller::unroll(Optimizee& f, std::vector<float>* dphi) {
+  L2O_NVTX_RANGE("l2o unroll");
   check_optimizee(f, n_, device());
+  if (starts_ == 0) fail("Unroller: unroll() before start()");
   detail::UnrollBackend& b = *backend_;
-  for (int t = 0; t < unroll_; ++t) {
-    b.forward_step(t);
-    f.loss_and_grad(b.theta(), b.grad_slot(t + 1), b.loss_slot(t + 1), b.stream());
+  auto enqueue = [&] {
+    for (int t = 0; t < unroll_; ++t) {
+      b.forward_step(t);
+      f.loss_and_grad(b.theta(), b.grad_slot(t + 1), b.loss_slot(t + 1), b.stream());
+    }
+    if (dphi) b.enqueue_backward();
+  };
+  if (graphs_ && b.supports_graphs() && f.graph_capturable()) {
+    const int with_backward = dphi != nullptr;
+    if (graph_start_ != starts_ || graph_with_backward_ != with_backward) {
+      L2O_NVTX_RANGE("l2o capture unroll");
+      b.begin_capture();
+      try {
+        enqueue();
+      } catch (...) {
+        b.abort_capture();
+        graph_with_backward_ = -1;
+        throw;
+      }
+      b.end_capture();
+      graph_start_ = starts_;
+      graph_with_backward_ = with_backward;
+    }
+    b.replay();
+  } else {
+    enqueue();
   }
-  if (dphi) b.backward(*dphi);
+  if (dphi) b.meta_gradient(*dphi);
   std::vector<float> losses = b.losses(1, unroll_);
   b.carry_over();
   return losses;
 }
+
+std::vector<float> Unroller::unroll_timed(Optimizee& f, std::vector<float>* dphi,
+                                          UnrollTimes* times) {
+  check_optimizee(f, n_, device());
+  if (starts_ == 0) fail("Unroller: unroll_timed() before start()");
+  detail::UnrollBackend& b = *backend_;
+  const auto t0 = std::chrono::steady_clock::now();
+  std::unique_ptr<detail::PhaseClock> clock = b.make_clock();
+  b.set_clock(clock.get());
+  for (int t = 0; t < unroll_; ++t) {
+    clock->begin(detail::kPhaseForward);
+    b.forward_step(t);
+    clock->end(detail::kPhaseForward);
+    clock->begin(detail::kPhaseOptimizee);
+    f.loss_and_grad(b.theta(), b.grad_slot(t + 1), b.loss_slot(t + 1), b.stream());
+    clock->end(detail::kPhaseOptimizee);
+  }
+  if (dphi) {
+    b.enqueue_backward();
+    b.meta_gradient(*dphi);
+  }
+  b.set_clock(nullptr);
+  std::vector<float> losses = b.losses(1, unroll_);
+  const std::array<double, detail::kPhases> ms = clock->totals();
+  if (times) {
+    times->optimizee_ms = ms[detail::kPhaseOptimizee];
+    times->forward_ms = ms[detail::kPhaseForward];
+    times->backward_ms = ms[detail::kPhaseBackward];
+    times->reduction_ms = ms[detail::kPhaseReduction];
+    times->total_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  }
+  b.carry_over();
+  return losses;
+}
+
+namespace detail {
+namespace {
+class HostClock final : public PhaseClock {
+ public:
+  void begin(Phase p) override { start_[p] = std::chrono::steady_clock::now(); }
+  void end(Phase p) override {
+    ms_[p] +=
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_[p])
+            .count();
+  }
+  std::array<double, kPhases> totals() override { return ms_; }
+
+ private:
+  std::chrono::steady_clock::time_point start_[kPhases];
+  std::array<double, kPhases> ms_{};
+};
+}  // namespace
+
+std::unique_ptr<PhaseClock> make_host_clock() {
+  return std::make_unique<HostClock>();
+}
+}  // namespace detail
 
 // ---------------------------------------------------------------------------------------
 
@@ -112,6 +204,7 @@ double MetaAdam::step(std::vector<float>& phi, const std::vector<float>& grad) {
 
 std::vector<std::uint8_t> MetaAdam::serialise() const {
   std::vector<std::uint8_t> out;
+  out.reserve(5 * 8 + 8 + 8 + 2 * m_.size() * 8);
   auto put = [&](const void* p, std::size_t n) {
     const auto* c = static_cast<const std::uint8_t*>(p);
     out.insert(out.end(), c, c + n);

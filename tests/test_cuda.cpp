@@ -229,6 +229,55 @@ TEST_F(CudaTest, MetaGradientsMatchCpu) {
   compare_meta_gradients(OptimizerConfig{}, big, 5, 2);
 }
 
+// A CUDA Graph replays exactly the kernels and products of the eager launches, so the
+// results must be bit for bit the same: across optimizees (the graph is re-recorded and
+// updated in place), with phi changing between unrolls, and with unrolls without the
+// backward in between (a different graph).
+TEST_F(CudaTest, CudaGraphUnrollsEqualEagerUnrolls) {
+  const Weights phi0 = Weights::initialise(OptimizerConfig{}, 8);
+  auto family = make_quadratic_family(QuadraticOptions{});
+  const int T = 20;
+  Unroller graph(phi0, 1280, T, Device::kCuda), eager(phi0, 1280, T, Device::kCuda);
+  eager.set_cuda_graphs(false);
+  ASSERT_TRUE(graph.cuda_graphs());
+  Weights phi = phi0;
+  for (std::uint64_t seed : {3u, 4u}) {
+    auto fa = family->sample(seed, Device::kCuda), fb = family->sample(seed, Device::kCuda);
+    ASSERT_TRUE(fa->graph_capturable());
+    EXPECT_EQ(graph.start(*fa), eager.start(*fb));
+    for (int u = 0; u < 4; ++u) {
+      SCOPED_TRACE("optimizee " + std::to_string(seed) + ", unroll " + std::to_string(u));
+      std::vector<float> dg, de;
+      const bool with_backward = u != 2;
+      const std::vector<float> lg = graph.unroll(*fa, with_backward ? &dg : nullptr);
+      const std::vector<float> le = eager.unroll(*fb, with_backward ? &de : nullptr);
+      ASSERT_EQ(lg, le);
+      ASSERT_EQ(dg, de);
+      if (with_backward) {
+        for (std::size_t k = 0; k < phi.size(); ++k) phi.values()[k] -= 1e-3f * dg[k];
+        graph.set_weights(phi);
+        eager.set_weights(phi);
+      }
+    }
+  }
+}
+
+TEST_F(CudaTest, UnrollTimedMatchesUnrollAndTimesEveryPhase) {
+  const Weights phi = Weights::initialise(OptimizerConfig{}, 8);
+  auto family = make_quadratic_family(QuadraticOptions{});
+  auto fa = family->sample(5, Device::kCuda), fb = family->sample(5, Device::kCuda);
+  Unroller a(phi, 1280, 20, Device::kCuda), b(phi, 1280, 20, Device::kCuda);
+  a.start(*fa);
+  b.start(*fb);
+  std::vector<float> da, db;
+  UnrollTimes times;
+  EXPECT_EQ(a.unroll(*fa, &da), b.unroll_timed(*fb, &db, &times));
+  EXPECT_EQ(da, db);
+  for (double ms : {times.optimizee_ms, times.forward_ms, times.backward_ms, times.reduction_ms})
+    EXPECT_GT(ms, 0.0);
+  EXPECT_GE(times.total_ms, times.forward_ms + times.backward_ms);
+}
+
 TEST_F(CudaTest, QuadraticMatchesCpu) {
   QuadraticOptions qo;
   qo.batch = 1001;

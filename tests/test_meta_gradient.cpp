@@ -7,6 +7,7 @@
 // (its derivative is sum_s lambda_{s+1} dg_s/dphi, MISSION.md §3). The test evaluates
 // Ltilde with the naive double reference of reference.hpp and differentiates it
 // numerically, entry by entry of phi; the state entering the unroll is held constant.
+#include "l2o/error.hpp"
 #include "l2o/meta.hpp"
 #include "l2o/problem.hpp"
 #include "l2o/random.hpp"
@@ -163,6 +164,35 @@ TEST(MetaGradient, DefaultTwoByTwentySampled) {
   c.T = 4;
   c.checked = 400;
   check_meta_gradient(c, 4);
+}
+
+// unroll_timed runs the same computation as unroll (bit for bit on the CPU) and accounts
+// for the phases it times.
+TEST(Unroller, TimedUnrollComputesTheSameAndTimesThePhases) {
+  const Weights phi = Weights::initialise(OptimizerConfig{}, 2);
+  auto family = make_quadratic_family(QuadraticOptions{});
+  auto fa = family->sample(9, Device::kCpu), fb = family->sample(9, Device::kCpu);
+  Unroller a(phi, fa->size(), 20, Device::kCpu), b(phi, fb->size(), 20, Device::kCpu);
+  EXPECT_EQ(a.start(*fa), b.start(*fb));
+  for (int u = 0; u < 2; ++u) {
+    std::vector<float> da, db;
+    UnrollTimes t;
+    EXPECT_EQ(a.unroll(*fa, &da), b.unroll_timed(*fb, &db, &t));
+    EXPECT_EQ(da, db);
+    EXPECT_GT(t.forward_ms, 0.0);
+    EXPECT_GT(t.optimizee_ms, 0.0);
+    EXPECT_GT(t.backward_ms, 0.0);
+    EXPECT_GE(t.reduction_ms, 0.0);
+    EXPECT_GE(t.total_ms, t.forward_ms + t.optimizee_ms + t.backward_ms + t.reduction_ms);
+  }
+}
+
+TEST(Unroller, UnrollBeforeStartIsRefused) {
+  const Weights phi = Weights::initialise(OptimizerConfig{}, 2);
+  auto f = make_quadratic_family(QuadraticOptions{})->sample(1, Device::kCpu);
+  Unroller u(phi, f->size(), 5, Device::kCpu);
+  std::vector<float> d;
+  EXPECT_THROW(u.unroll(*f, &d), Error);
 }
 
 }  // namespace

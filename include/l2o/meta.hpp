@@ -17,6 +17,15 @@ namespace detail {
 class UnrollBackend;
 }
 
+// Where the time of one unroll went (Unroller::unroll_timed), in milliseconds: the
+// optimizee's loss and gradient evaluations, the LSTM forward steps, the LSTM backward
+// (on the CPU including the per-block phi accumulation it interleaves), the phi reduction
+// (GPU: the cuBLAS products; CPU: the final sum over threads), and the whole unroll with
+// the copy of dL/dphi to the host.
+struct UnrollTimes {
+  double optimizee_ms = 0, forward_ms = 0, backward_ms = 0, reduction_ms = 0, total_ms = 0;
+};
+
 // Runs the learned optimizer on one optimizee, `unroll` steps at a time, and computes the
 // first-order meta-gradient of each unroll's loss L = sum_{t=1..T} w_t f(theta_t)
 // (second derivatives of f dropped: the gradients fed to the optimizer are constants).
@@ -44,6 +53,18 @@ class Unroller {
   // f(theta_1..theta_T) (host). Synchronises with the device once, at the end.
   std::vector<float> unroll(Optimizee& f, std::vector<float>* dphi);
 
+  // unroll() with each phase timed (CUDA events on the GPU, a steady clock on the CPU),
+  // launched eagerly (never from a CUDA Graph). For benchmarks and profiling.
+  std::vector<float> unroll_timed(Optimizee& f, std::vector<float>* dphi, UnrollTimes* times);
+
+  // CUDA Graphs (on by default): on the GPU, with an optimizee whose graph_capturable()
+  // is true, the first unroll after start() records its whole device work (T forward
+  // steps, T optimizee evaluations, the backward and the phi reduction) into a graph and
+  // every unroll replays it: one launch instead of ~10 per step. Results are identical
+  // to eager launches. Ignored on the CPU.
+  void set_cuda_graphs(bool on) { graphs_ = on; }
+  bool cuda_graphs() const { return graphs_; }
+
   // The current parameters (backend memory, size() floats).
   const float* theta() const;
 
@@ -51,6 +72,14 @@ class Unroller {
   std::size_t n_;
   int unroll_;
   std::unique_ptr<detail::UnrollBackend> backend_;
+  bool graphs_ = true;
+  std::size_t phi_size_ = 0;
+  OptimizerConfig config_;
+  // What the recorded graph was captured for: the optimizee of which start() (a counter,
+  // so a new optimizee at a reused address is not mistaken for the old one) and whether
+  // it includes the backward.
+  std::uint64_t starts_ = 0, graph_start_ = 0;
+  int graph_with_backward_ = -1;
 };
 
 // Adam on phi (the meta-optimizer), with optional clipping of the gradient's global norm.

@@ -23,6 +23,10 @@ class Optimizee {
   virtual void initial_theta(float* theta, Stream stream) = 0;
   // Writes f(theta) to *loss (one float) and its gradient to grad (size() floats).
   virtual void loss_and_grad(const float* theta, float* grad, float* loss, Stream stream) = 0;
+  // True when every loss_and_grad call enqueues the same device work on the same buffers
+  // (nothing depends on a host-side counter), so an unroll on this optimizee can be
+  // recorded once into a CUDA Graph and replayed (Unroller::set_cuda_graphs).
+  virtual bool graph_capturable() const { return false; }
   // Optional measure printed next to the loss (e.g. test accuracy); NaN when none.
   virtual double score(const float* /*theta*/) { return std::numeric_limits<double>::quiet_NaN(); }
 };
