@@ -78,6 +78,17 @@ def bench_step(n, device, repeats, sync):
     return timed(step, repeats, sync)
 
 
+def bench_adam(n, device, repeats, sync):
+    """torch.optim.Adam on one tensor of n parameters: fused where this PyTorch has it."""
+    p = torch.randn(n, device=device, requires_grad=True)
+    p.grad = torch.sign(torch.randn(n, device=device)) * 10 ** (-8 + 9 * torch.rand(n, device=device))
+    try:
+        opt, kind = torch.optim.Adam([p], lr=1e-3, fused=True), "fused"
+    except (TypeError, RuntimeError):
+        opt, kind = torch.optim.Adam([p], lr=1e-3, foreach=True), "foreach"
+    return timed(opt.step, repeats, sync), kind
+
+
 def quadratic(batch, dims, device, gen):
     W = torch.rand(batch, dims, dims, device=device, generator=gen)
     y = torch.rand(batch, dims, device=device, generator=gen)
@@ -132,9 +143,20 @@ def main():
     print(f"# PyTorch {torch.__version__} on {device.type}, {torch.get_num_threads()} threads")
     steps = [10_000, 100_000, 1_000_000] if device.type == "cpu" else [2 ** k for k in range(20, 27, 2)]
     for n in steps:
-        s = bench_step(n, device, a.repeats, sync)
+        try:
+            s = bench_step(n, device, a.repeats, sync)
+        except RuntimeError as e:  # out of memory at the largest sizes
+            print(f"step            n={n:>9}  failed: {str(e).splitlines()[0]}", flush=True)
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+            continue
         rows.append(("step", n, s))
         print(f"step            n={n:>9}  {s * 1e3:10.3f} ms  {n / s / 1e6:8.2f} M coordinate-steps/s", flush=True)
+    if device.type == "cuda":
+        for n in steps:
+            s, kind = bench_adam(n, device, a.repeats, sync)
+            rows.append(("adam_step", n, s))
+            print(f"adam ({kind})    n={n:>9}  {s * 1e3:10.3f} ms", flush=True)
     metas = [(128, 10)] + ([(10_000, 10)] if device.type == "cpu" else [(104_858, 10)])
     for batch, dims in metas:
         s = bench_meta_iteration(batch, dims, 20, device, a.repeats, sync)
