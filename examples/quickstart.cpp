@@ -8,8 +8,8 @@
 #include <vector>
 
 int main(int argc, char** argv) {
-  const l2o::Weights phi = argc > 1 ? l2o::load_weights(argv[1])
-                                    : l2o::Weights::initialise(l2o::OptimizerConfig{}, 0);
+  const l2o::Weights phi =
+      argc > 1 ? l2o::load_weights(argv[1]) : l2o::Weights::initialise(l2o::OptimizerConfig{}, 0);
   // Host memory, so the CPU backend (Device::kCuda takes device pointers and a stream).
   l2o::LstmOptimizer opt(phi, l2o::Device::kCpu);
 
