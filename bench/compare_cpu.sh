@@ -17,14 +17,14 @@ cmake --build "$build" -j "$threads" --target l2o_bench_cpu >/dev/null
 out=$(mktemp -d)
 echo "== $(lscpu | sed -n 's/^Model name: *//p'), $threads threads, $(date -u '+%Y-%m-%d')"
 OMP_NUM_THREADS=$threads "$build/bench/l2o_bench_cpu" --benchmark_repetitions=3 \
-  --benchmark_report_aggregates_only=true --benchmark_format=csv >"$out/l2o.csv" 2>/dev/null
+  --benchmark_report_aggregates_only=true --benchmark_format=json >"$out/l2o.json"
 $py bench/pytorch_l2o.py --threads "$threads" --repeats 3 --csv "$out/torch.csv"
-$py - "$out/l2o.csv" "$out/torch.csv" <<'PY'
-import csv, sys
+$py - "$out/l2o.json" "$out/torch.csv" <<'PY'
+import csv, json, sys
 l2o = {}
-for row in csv.DictReader(line for line in open(sys.argv[1]) if not line.startswith("#")):
+for row in json.load(open(sys.argv[1]))["benchmarks"]:
     name = row["name"]
-    if not name.endswith("_median"):
+    if row.get("aggregate_name") != "median":
         continue
     kind, arg = name.split("/")[0], int(name.split("/")[1])
     secs = float(row["real_time"]) * {"ms": 1e-3, "us": 1e-6, "ns": 1e-9, "s": 1.0}[row["time_unit"]]
