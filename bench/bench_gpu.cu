@@ -105,8 +105,9 @@ struct Row {
   double ms, bytes_per_coord;  // bytes_per_coord 0: not a memory-bound row
 };
 
-void launch_config(std::size_t n, int& blocks) {
-  blocks = static_cast<int>(std::min<std::size_t>((n + 255) / 256, 65535));
+// Blocks of 256 threads for the fill kernels (grid-stride loops).
+int grid_for(std::size_t n) {
+  return static_cast<int>(std::min<std::size_t>((n + 255) / 256, 65535));
 }
 
 // Independent buffer sets so that one launch's data is not in L2 from the previous one.
@@ -136,24 +137,25 @@ double copy_bandwidth(const Device& d, int repeats) {
   return 2.0 * bytes / (ms * 1e-3) / 1e9;  // read + write
 }
 
-template <class S>
-bool bench_step(const Device& d, std::size_t n, int repeats, std::vector<Row>& rows) {
-  l2o::LstmOptimizer opt(l2o::Weights::initialise(l2o::OptimizerConfig{}, 1), l2o::Device::kCuda);
-  const std::size_t state_n = opt.state_size(n);
+// Median ms of opt.step(theta, grad, state, n) over buffer sets of random theta and
+// gradients and a zeroed state of state_n values of S, rotated so that each launch reads
+// more than twice the L2 cache from memory. Negative when one set does not fit.
+template <class S, class Opt>
+double time_rotating_steps(const Device& d, Opt& opt, std::size_t n, std::size_t state_n,
+                           std::uint64_t seed, int repeats) {
   const std::size_t set_bytes = 2 * n * sizeof(float) + state_n * sizeof(S);
+  if (!fits(set_bytes)) return -1.0;
   int sets = rotation(set_bytes, d.l2);
   while (sets > 1 && !fits(sets * set_bytes)) --sets;
-  if (!fits(set_bytes)) return false;
   std::vector<float*> theta(sets), grad(sets);
   std::vector<S*> state(sets);
-  int blocks;
-  launch_config(n, blocks);
+  const int blocks = grid_for(n);
   for (int k = 0; k < sets; ++k) {
     CHECK(cudaMalloc(&theta[k], n * sizeof(float)));
     CHECK(cudaMalloc(&grad[k], n * sizeof(float)));
     CHECK(cudaMalloc(&state[k], state_n * sizeof(S)));
-    fill_normal<<<blocks, 256, 0, d.stream>>>(theta[k], n, 100 + k);
-    fill_gradients<<<blocks, 256, 0, d.stream>>>(grad[k], n, 200 + k);
+    fill_normal<<<blocks, 256, 0, d.stream>>>(theta[k], n, seed + k);
+    fill_gradients<<<blocks, 256, 0, d.stream>>>(grad[k], n, seed + 100 + k);
     opt.reset_state(state[k], n, d.stream);
   }
   CHECK(cudaGetLastError());
@@ -161,15 +163,23 @@ bool bench_step(const Device& d, std::size_t n, int repeats, std::vector<Row>& r
     const int k = r % sets;
     opt.step(theta[k], grad[k], state[k], n, d.stream);
   });
-  // Per coordinate: grad read by the finiteness check and by the step (8 B), theta read
-  // and written (8 B), the 80 state values read and written.
-  const double bytes = 16.0 + 2.0 * 80 * sizeof(S);
-  rows.push_back({"step", sizeof(S) == 2 ? "bf16 state" : "fp32 state", n, ms, bytes});
   for (int k = 0; k < sets; ++k) {
     CHECK(cudaFree(theta[k]));
     CHECK(cudaFree(grad[k]));
     CHECK(cudaFree(state[k]));
   }
+  return ms;
+}
+
+template <class S>
+bool bench_step(const Device& d, std::size_t n, int repeats, std::vector<Row>& rows) {
+  l2o::LstmOptimizer opt(l2o::Weights::initialise(l2o::OptimizerConfig{}, 1), l2o::Device::kCuda);
+  const double ms = time_rotating_steps<S>(d, opt, n, opt.state_size(n), 100, repeats);
+  if (ms < 0) return false;
+  // Per coordinate: grad read by the finiteness check and by the step (8 B), theta read
+  // and written (8 B), the 80 state values read and written.
+  const double bytes = 16.0 + 2.0 * 80 * sizeof(S);
+  rows.push_back({"step", sizeof(S) == 2 ? "bf16 state" : "fp32 state", n, ms, bytes});
   return true;
 }
 
@@ -177,33 +187,10 @@ bool bench_adam(const Device& d, std::size_t n, int repeats, std::vector<Row>& r
   l2o::BaselineConfig c;
   c.kind = l2o::BaselineKind::kAdam;
   l2o::BaselineOptimizer opt(c, l2o::Device::kCuda);
-  const std::size_t set_bytes = 4 * n * sizeof(float);
-  int sets = rotation(set_bytes, d.l2);
-  while (sets > 1 && !fits(sets * set_bytes)) --sets;
-  if (!fits(set_bytes)) return false;
-  std::vector<float*> theta(sets), grad(sets), state(sets);
-  int blocks;
-  launch_config(n, blocks);
-  for (int k = 0; k < sets; ++k) {
-    CHECK(cudaMalloc(&theta[k], n * sizeof(float)));
-    CHECK(cudaMalloc(&grad[k], n * sizeof(float)));
-    CHECK(cudaMalloc(&state[k], 2 * n * sizeof(float)));
-    fill_normal<<<blocks, 256, 0, d.stream>>>(theta[k], n, 300 + k);
-    fill_gradients<<<blocks, 256, 0, d.stream>>>(grad[k], n, 400 + k);
-    opt.reset_state(state[k], n, d.stream);
-  }
-  CHECK(cudaGetLastError());
-  const double ms = time_launches(d.stream, 3, repeats, [&](int r) {
-    const int k = r % sets;
-    opt.step(theta[k], grad[k], state[k], n, d.stream);
-  });
+  const double ms = time_rotating_steps<float>(d, opt, n, opt.state_size(n), 300, repeats);
+  if (ms < 0) return false;
   // grad read twice (check, step), theta, m and v read and written.
   rows.push_back({"adam_step", "fused, fp32", n, ms, 8.0 + 3 * 8.0});
-  for (int k = 0; k < sets; ++k) {
-    CHECK(cudaFree(theta[k]));
-    CHECK(cudaFree(grad[k]));
-    CHECK(cudaFree(state[k]));
-  }
   return true;
 }
 

@@ -12,7 +12,7 @@ namespace l2o {
 
 Unroller::Unroller(const Weights& phi, std::size_t n, int unroll, Device device,
                    std::vector<float> omega)
-    : n_(n), unroll_(unroll), phi_size_(phi.size()), config_(phi.config()) {
+    : n_(n), unroll_(unroll), config_(phi.config()) {
   phi.config().validate();
   if (n == 0) fail("Unroller: the optimizee has 0 coordinates, expected at least 1");
   if (unroll < 1) fail("Unroller: unroll length ", unroll, ", expected at least 1");
@@ -44,8 +44,7 @@ Device Unroller::device() const {
 void Unroller::set_weights(const Weights& phi) {
   // The graph holds phi's device buffer and the kernels chosen for its configuration: a
   // new configuration needs a new recording.
-  if (phi.size() != phi_size_ || phi.config() != config_) graph_with_backward_ = -1;
-  phi_size_ = phi.size();
+  if (phi.config() != config_) graph_with_backward_ = -1;
   config_ = phi.config();
   backend_->set_weights(phi);
 }
@@ -60,6 +59,32 @@ void check_optimizee(const Optimizee& f, std::size_t n, Device d) {
   if (f.device() != d)
     fail("Unroller: the optimizee lives on ", to_string(f.device()), ", the unroller on ",
          to_string(d));
+}
+
+// The device work of one unroll: T forward steps, each followed by the optimizee's loss and
+// gradient, then the backward when asked for; phases marked on `clock` when given.
+void enqueue_unroll(detail::UnrollBackend& b, Optimizee& f, int T, bool backward,
+                    detail::PhaseClock* clock) {
+  auto timed = [&](detail::Phase p, auto&& work) {
+    if (clock) clock->begin(p);
+    work();
+    if (clock) clock->end(p);
+  };
+  for (int t = 0; t < T; ++t) {
+    timed(detail::kPhaseForward, [&] { b.forward_step(t); });
+    timed(detail::kPhaseOptimizee,
+          [&] { f.loss_and_grad(b.theta(), b.grad_slot(t + 1), b.loss_slot(t + 1), b.stream()); });
+  }
+  if (backward) b.enqueue_backward();  // marks its own backward and reduction phases
+}
+
+// After the device work: dL/dphi and the losses to the host, then the carry into the next
+// unroll.
+std::vector<float> finish_unroll(detail::UnrollBackend& b, int T, std::vector<float>* dphi) {
+  if (dphi) b.meta_gradient(*dphi);
+  std::vector<float> losses = b.losses(1, T);
+  b.carry_over();
+  return losses;
 }
 }  // namespace
 
@@ -79,20 +104,13 @@ std::vector<float> Unroller::unroll(Optimizee& f, std::vector<float>* dphi) {
   check_optimizee(f, n_, device());
   if (starts_ == 0) fail("Unroller: unroll() before start()");
   detail::UnrollBackend& b = *backend_;
-  auto enqueue = [&] {
-    for (int t = 0; t < unroll_; ++t) {
-      b.forward_step(t);
-      f.loss_and_grad(b.theta(), b.grad_slot(t + 1), b.loss_slot(t + 1), b.stream());
-    }
-    if (dphi) b.enqueue_backward();
-  };
   if (graphs_ && b.supports_graphs() && f.graph_capturable()) {
     const int with_backward = dphi != nullptr;
     if (graph_start_ != starts_ || graph_with_backward_ != with_backward) {
       L2O_NVTX_RANGE("l2o capture unroll");
       b.begin_capture();
       try {
-        enqueue();
+        enqueue_unroll(b, f, unroll_, dphi != nullptr, nullptr);
       } catch (...) {
         b.abort_capture();
         graph_with_backward_ = -1;
@@ -104,12 +122,9 @@ std::vector<float> Unroller::unroll(Optimizee& f, std::vector<float>* dphi) {
     }
     b.replay();
   } else {
-    enqueue();
+    enqueue_unroll(b, f, unroll_, dphi != nullptr, nullptr);
   }
-  if (dphi) b.meta_gradient(*dphi);
-  std::vector<float> losses = b.losses(1, unroll_);
-  b.carry_over();
-  return losses;
+  return finish_unroll(b, unroll_, dphi);
 }
 
 std::vector<float> Unroller::unroll_timed(Optimizee& f, std::vector<float>* dphi,
@@ -120,20 +135,9 @@ std::vector<float> Unroller::unroll_timed(Optimizee& f, std::vector<float>* dphi
   const auto t0 = std::chrono::steady_clock::now();
   std::unique_ptr<detail::PhaseClock> clock = b.make_clock();
   b.set_clock(clock.get());
-  for (int t = 0; t < unroll_; ++t) {
-    clock->begin(detail::kPhaseForward);
-    b.forward_step(t);
-    clock->end(detail::kPhaseForward);
-    clock->begin(detail::kPhaseOptimizee);
-    f.loss_and_grad(b.theta(), b.grad_slot(t + 1), b.loss_slot(t + 1), b.stream());
-    clock->end(detail::kPhaseOptimizee);
-  }
-  if (dphi) {
-    b.enqueue_backward();
-    b.meta_gradient(*dphi);
-  }
+  enqueue_unroll(b, f, unroll_, dphi != nullptr, clock.get());
   b.set_clock(nullptr);
-  std::vector<float> losses = b.losses(1, unroll_);
+  std::vector<float> losses = finish_unroll(b, unroll_, dphi);
   const std::array<double, detail::kPhases> ms = clock->totals();
   if (times) {
     times->optimizee_ms = ms[detail::kPhaseOptimizee];
@@ -143,7 +147,6 @@ std::vector<float> Unroller::unroll_timed(Optimizee& f, std::vector<float>* dphi
     times->total_ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   }
-  b.carry_over();
   return losses;
 }
 

@@ -63,6 +63,25 @@ __device__ __forceinline__ void load_phi_quads(const StepParams& p, float* s_phi
   __syncthreads();
 }
 
+// The body of both forward kernels (this step and the unroll's forward step): phi into
+// shared memory as quads, then theta[i] += g(grad[i], state; phi) for this block's
+// coordinates, the state of coordinate i read and written through state_of(i).
+template <int H, class StateOf>
+__device__ __forceinline__ void forward_coordinates(const StepParams& p, float* __restrict__ theta,
+                                                    const float* __restrict__ grad, std::size_t n,
+                                                    StateOf state_of) {
+  extern __shared__ __align__(16) float s_phi[];
+  load_phi_quads(p, s_phi);
+  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n;
+       i += std::size_t(gridDim.x) * blockDim.x) {
+    float x[2] = {0.0f, 0.0f};
+    preprocess(grad[i], p.pre, x);
+    auto io = state_of(i);
+    theta[i] +=
+        lstm_forward_step<H>(QuadPhi{s_phi}, p.layout, p.forget_bias, p.output_scale, x, io);
+  }
+}
+
 // theta += g(grad, state; phi) for every coordinate, unless *skip is set by the check
 // kernel, in which case nothing changes and *found (if given) is set to 1.
 template <int H, class S>
@@ -74,16 +93,9 @@ __global__ void __launch_bounds__(256)
     if (found && blockIdx.x == 0 && threadIdx.x == 0) *found = 1;
     return;
   }
-  extern __shared__ __align__(16) float s_phi[];
-  load_phi_quads(p, s_phi);
-  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n;
-       i += std::size_t(gridDim.x) * blockDim.x) {
-    float x[2] = {0.0f, 0.0f};
-    preprocess(grad[i], p.pre, x);
-    CoordStateIO<S> io{state + i, n};
-    theta[i] +=
-        lstm_forward_step<H>(QuadPhi{s_phi}, p.layout, p.forget_bias, p.output_scale, x, io);
-  }
+  forward_coordinates<H>(p, theta, grad, n, [=](std::size_t i) {
+    return CoordStateIO<S>{state + i, n};
+  });
 }
 
 }  // namespace kernels

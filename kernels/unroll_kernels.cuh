@@ -66,16 +66,9 @@ __global__ void __launch_bounds__(256)
     l2o_unroll_forward_kernel(StepParams p, float* __restrict__ theta,
                               const float* __restrict__ grad, const float* __restrict__ src,
                               float* __restrict__ dst, std::size_t n) {
-  extern __shared__ __align__(16) float s_phi[];
-  load_phi_quads(p, s_phi);
-  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n;
-       i += std::size_t(gridDim.x) * blockDim.x) {
-    float x[2] = {0.0f, 0.0f};
-    preprocess(grad[i], p.pre, x);
-    CoordCopyIO io{src + i, dst + i, n};
-    theta[i] +=
-        lstm_forward_step<H>(QuadPhi{s_phi}, p.layout, p.forget_bias, p.output_scale, x, io);
-  }
+  forward_coordinates<H>(p, theta, grad, n, [=](std::size_t i) {
+    return CoordCopyIO{src + i, dst + i, n};
+  });
 }
 
 // Backward of step t: lambda += w_{t+1} grad_{t+1}; then lstm_backward_step from the

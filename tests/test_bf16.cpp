@@ -6,6 +6,7 @@
 #include "l2o/coordinate.hpp"
 #include "l2o/optimizer.hpp"
 #include "l2o/random.hpp"
+#include "random_inputs.hpp"
 
 #include <gtest/gtest.h>
 
@@ -110,14 +111,7 @@ TEST(BFloat16, SimdLoadAndStoreMatchTheScalarConversion) {
   }
 }
 
-std::vector<float> random_grads(std::size_t n, Rng& rng) {
-  std::vector<float> g(n);
-  for (auto& v : g) {
-    const double u = rng.uniform();
-    v = u < 0.05 ? 0.0f : float((rng.uniform() < 0.5 ? -1 : 1) * std::pow(10.0, -9 + 11 * u));
-  }
-  return g;
-}
+using test_inputs::random_grads;
 
 // The arithmetic is the fp32 step's, only the state's storage differs: from the same
 // bfloat16-representable state, theta must come out bit for bit equal and the bfloat16

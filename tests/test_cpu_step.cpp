@@ -3,6 +3,7 @@
 #include "l2o/error.hpp"
 #include "l2o/optimizer.hpp"
 #include "l2o/random.hpp"
+#include "random_inputs.hpp"
 #include "reference.hpp"
 
 #include <gtest/gtest.h>
@@ -16,16 +17,7 @@
 namespace l2o {
 namespace {
 
-// Gradients of magnitudes from 1e-9 to 1e2 (both preprocessing branches), random signs,
-// and some exact zeros.
-std::vector<float> random_grads(std::size_t n, Rng& rng) {
-  std::vector<float> g(n);
-  for (auto& v : g) {
-    const double u = rng.uniform();
-    v = u < 0.05 ? 0.0f : float((rng.uniform() < 0.5 ? -1 : 1) * std::pow(10.0, -9 + 11 * u));
-  }
-  return g;
-}
+using test_inputs::random_grads;
 
 // Coordinates the reference checks: all of them for small n, else a stride plus the
 // last 2 * 16 (which include the partial SIMD block).

@@ -9,6 +9,7 @@
 #include "l2o/optimizer.hpp"
 #include "l2o/problem.hpp"
 #include "l2o/random.hpp"
+#include "random_inputs.hpp"
 
 #include <gtest/gtest.h>
 
@@ -59,14 +60,7 @@ struct DeviceBuffer {
   }
 };
 
-std::vector<float> random_grads(std::size_t n, Rng& rng) {
-  std::vector<float> g(n);
-  for (auto& v : g) {
-    const double u = rng.uniform();
-    v = u < 0.05 ? 0.0f : float((rng.uniform() < 0.5 ? -1 : 1) * std::pow(10.0, -9 + 11 * u));
-  }
-  return g;
-}
+using test_inputs::random_grads;
 
 float as_float(float v) {
   return v;

@@ -177,22 +177,23 @@ int cmd_eval(int argc, char** argv) {
   std::cerr << "l2o eval: " << family->describe() << "; " << runs << " held-out optimizees, "
             << steps << " steps, device " << to_string(device) << "\n";
   struct Row {
-    std::string name, detail;
+    std::string name, column, detail;  // column: its name in curves.csv
     RunResult r;
   };
   std::vector<Row> rows;
   if (state != "bf16")
-    rows.push_back(
-        {"LSTM (l2o)", describe(phi.config()), run_learned(phi, *family, test, steps, device)});
+    rows.push_back({"LSTM (l2o)", "lstm", describe(phi.config()),
+                    run_learned(phi, *family, test, steps, device)});
   if (state != "fp32")
-    rows.push_back({"LSTM (l2o, bf16 state)", describe(phi.config()),
+    rows.push_back({"LSTM (l2o, bf16 state)", "lstm_bf16", describe(phi.config()),
                     run_learned(phi, *family, test, steps, device, StateFormat::kBFloat16)});
   for (BaselineKind k : kinds) {
     std::cerr << "  tuning " << to_string(k) << " on " << nval << " validation optimizees...\n";
     const TunedBaseline t = tune_baseline(k, *family, val, steps, device);
     std::ostringstream d;
     d << "lr " << t.config.lr;
-    rows.push_back({to_string(k), d.str(), run_baseline(t.config, *family, test, steps, device)});
+    rows.push_back({to_string(k), to_string(k), d.str(),
+                    run_baseline(t.config, *family, test, steps, device)});
   }
 
   std::ostringstream table;
@@ -211,11 +212,7 @@ int cmd_eval(int argc, char** argv) {
 
   std::ostringstream csv;
   csv << "step";
-  for (const Row& r : rows)
-    csv << ","
-        << (r.name == "LSTM (l2o)"               ? "lstm"
-            : r.name == "LSTM (l2o, bf16 state)" ? "lstm_bf16"
-                                                 : r.name);
+  for (const Row& r : rows) csv << "," << r.column;
   csv << "\n";
   for (int t = 0; t <= steps; ++t) {
     csv << t;

@@ -73,8 +73,7 @@ class Unroller {
   int unroll_;
   std::unique_ptr<detail::UnrollBackend> backend_;
   bool graphs_ = true;
-  std::size_t phi_size_ = 0;
-  OptimizerConfig config_;
+  OptimizerConfig config_;  // of the phi the graph was recorded with
   // What the recorded graph was captured for: the optimizee of which start() (a counter,
   // so a new optimizee at a reused address is not mistaken for the old one) and whether
   // it includes the backward.
