@@ -42,6 +42,28 @@ double RunResult::log10_mean_final() const {
   return std::log10(mean_final());
 }
 
+double RunResult::final_standard_error() const {
+  const std::size_t n = final_loss.size();
+  if (n < 2) return std::numeric_limits<double>::quiet_NaN();
+  const double m = mean_final();
+  if (!std::isfinite(m)) return std::numeric_limits<double>::infinity();
+  double ss = 0;
+  for (double v : final_loss) ss += (v - m) * (v - m);
+  return std::sqrt(ss / (n - 1) / n);
+}
+
+int runs_lower(const RunResult& a, const RunResult& b) {
+  if (a.final_loss.size() != b.final_loss.size())
+    fail("runs_lower: ", a.final_loss.size(), " runs against ", b.final_loss.size(),
+         ", expected the same optimizees");
+  int k = 0;
+  for (std::size_t i = 0; i < a.final_loss.size(); ++i) {
+    const double x = a.final_loss[i], y = b.final_loss[i];
+    if (std::isfinite(x) && (!std::isfinite(y) || x < y)) ++k;
+  }
+  return k;
+}
+
 double RunResult::mean_score() const {
   double s = 0;
   for (double v : score) s += v;

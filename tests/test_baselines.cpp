@@ -126,5 +126,21 @@ TEST(Evaluate, TuningPicksTheBestLearningRateOfTheGrid) {
   EXPECT_LT(r.mean_loss.back(), 0.5 * r.mean_loss.front());
 }
 
+// The statistics under l2o eval's table, against values worked by hand.
+TEST(RunResult, StandardErrorAndPairedCounts) {
+  RunResult a, b;
+  a.final_loss = {1, 2, 3, 4};  // mean 2.5, sample variance 5/3
+  EXPECT_DOUBLE_EQ(a.mean_final(), 2.5);
+  EXPECT_NEAR(a.final_standard_error(), std::sqrt(5.0 / 3.0 / 4.0), 1e-15);
+  b.final_loss = {2, 2, 1, std::numeric_limits<double>::infinity()};
+  EXPECT_EQ(runs_lower(a, b), 2);  // 1 < 2 and 4 < inf; the tie 2 = 2 does not count
+  EXPECT_EQ(runs_lower(b, a), 1);  // 1 < 3; a diverged run is never lower
+  EXPECT_EQ(b.final_standard_error(), std::numeric_limits<double>::infinity());
+  RunResult one;
+  one.final_loss = {0.5};
+  EXPECT_TRUE(std::isnan(one.final_standard_error()));
+  EXPECT_THROW(runs_lower(a, one), std::exception);
+}
+
 }  // namespace
 }  // namespace l2o

@@ -196,16 +196,28 @@ int cmd_eval(int argc, char** argv) {
                     run_baseline(t.config, *family, test, steps, device)});
   }
 
+  // The first row is the learned optimizer; "first lower on" pairs every other row with
+  // it optimizee by optimizee (all rows ran on the same held-out optimizees).
   std::ostringstream table;
-  table << "| optimizer | setting | log10 mean final loss | mean final loss |";
+  table << "| optimizer | setting | log10 mean final loss | mean final loss ± s.e. |";
   const bool scored = std::isfinite(rows[0].r.mean_score());
+  const bool paired = rows.size() > 1;
   if (scored) table << " mean score |";
-  table << "\n|---|---|---|---|" << (scored ? "---|" : "") << "\n";
-  for (const Row& r : rows) {
+  if (paired) table << " " << rows[0].name << " lower on |";
+  table << "\n|---|---|---|---|" << (scored ? "---|" : "") << (paired ? "---|" : "") << "\n";
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const Row& r = rows[i];
     table << "| " << r.name << " | " << r.detail << " | " << std::fixed << std::setprecision(3)
           << r.r.log10_mean_final() << " | " << std::scientific << std::setprecision(3)
-          << r.r.mean_final() << " |";
+          << r.r.mean_final() << " ± " << std::setprecision(1) << r.r.final_standard_error()
+          << " |";
     if (scored) table << " " << std::fixed << std::setprecision(4) << r.r.mean_score() << " |";
+    if (paired) {
+      if (i == 0)
+        table << " |";
+      else
+        table << " " << runs_lower(rows[0].r, r.r) << "/" << runs << " |";
+    }
     table << "\n";
   }
   std::cout << table.str();

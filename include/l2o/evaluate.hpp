@@ -26,8 +26,16 @@ struct RunResult {
   std::vector<double> score;       // the optimizee's score() after the run (NaN if none)
   double mean_final() const;       // +inf when any run diverged (non-finite loss)
   double log10_mean_final() const;
+  // Standard error of mean_final(): the sample standard deviation of final_loss over
+  // sqrt(runs); NaN with fewer than two runs, +inf when any run diverged.
+  double final_standard_error() const;
   double mean_score() const;
 };
+
+// Paired comparison of two runs on the same optimizees: on how many of them `a` ended
+// with a lower final loss than `b` (a diverged run is never lower). Throws when the
+// runs cover different numbers of optimizees.
+int runs_lower(const RunResult& a, const RunResult& b);
 
 // The learned optimizer for `steps` steps on each optimizee of `seeds`, its LSTM state
 // stored as `format`.
