@@ -131,6 +131,7 @@ TrainSummary train(const OptimizerConfig& config, const ProblemFamily& family,
   double loss_sum = 0.0;
   long long loss_count = 0, run = 0;
   double validation = std::numeric_limits<double>::quiet_NaN();
+  bool idle = false;
 
   while (st.epoch < static_cast<std::uint64_t>(o.epochs)) {
     L2O_NVTX_RANGE("l2o epoch");
@@ -167,8 +168,12 @@ TrainSummary train(const OptimizerConfig& config, const ProblemFamily& family,
     const bool validate = st.epoch % o.eval_every == 0 || st.epoch == std::uint64_t(o.epochs);
     if (validate) {
       L2O_NVTX_RANGE("l2o validation and checkpoint");
-      validation = validation_score(phi, family, o.steps, o.validation_optimizees,
-                                    o.validation_seed, device);
+      const RunResult r = run_learned(
+          phi, family,
+          optimizee_seeds(SeedDomain::kValidation, o.validation_seed, o.validation_optimizees),
+          o.steps, device);
+      validation = r.log10_mean_final();
+      idle = std::fabs(r.mean_final() - r.mean_loss.front()) <= 1e-3 * r.mean_loss.front();
       if (validation < st.best_validation) {
         st.best_validation = validation;
         st.best_epoch = st.epoch;
@@ -183,7 +188,8 @@ TrainSummary train(const OptimizerConfig& config, const ProblemFamily& family,
       const double rate = run / std::max(elapsed, 1e-9);  // validations included
       report({static_cast<long long>(st.epoch), o.epochs,
               loss_count ? loss_sum / loss_count : std::numeric_limits<double>::quiet_NaN(),
-              validation, st.best_validation, rate, static_cast<long long>(st.skipped), validate});
+              validation, st.best_validation, rate, static_cast<long long>(st.skipped), validate,
+              idle});
       if (validate) loss_sum = 0, loss_count = 0;
     }
   }

@@ -49,6 +49,12 @@ expect 2 "cannot open" -- "$l2o" train --problem quadratic --init "$dir/missing.
 expect 2 "this run asks for '2x20" -- "$l2o" train --problem quadratic --init "$dir/phi.l2o" --hidden 20 --out "$dir/y.l2o"
 expect 0 "from $dir/phi.l2o" -- "$l2o" train --problem quadratic --init "$dir/phi.l2o" --epochs 2 --eval-every 1 --validation 2 --steps 20 --meta-lr 0.01 --meta-lr-final 0.001 --out "$dir/y.l2o"
 expect 0 "2x8 LSTM" -- "$l2o" info "$dir/y.l2o"
+# An optimizer whose output is ~0 leaves the optimizees where they start: train says so.
+expect 0 "restart with another --seed" -- "$l2o" train --problem quadratic --scale 1e-30 --epochs 1 --eval-every 1 --validation 2 --steps 20 --out "$dir/idle.l2o"
+if "$l2o" train --problem quadratic --epochs 1 --eval-every 1 --validation 2 --steps 20 --out "$dir/busy.l2o" 2>&1 | grep -q "another --seed"; then
+  echo "FAIL: a working optimizer was reported idle"
+  fails=$((fails + 1))
+fi
 expect 2 "unknown option --hidden-sizes" -- "$l2o" eval --problem mlp --optimizer "$dir/phi.l2o" --hidden-sizes 3
 expect 2 "activation 'swish'" -- "$l2o" eval --problem mlp --optimizer "$dir/phi.l2o" --activation swish
 expect 2 "dataset-fashion-mnist" -- "$l2o" eval --problem mlp --optimizer "$dir/phi.l2o" --data "$dir/none"

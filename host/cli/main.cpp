@@ -136,6 +136,9 @@ int cmd_train(int argc, char** argv) {
          << " (best " << p.best << ")  " << std::setprecision(1) << p.epochs_per_second
          << " ep/s  ETA " << hms((p.epochs - p.epoch) / p.epochs_per_second);
     if (p.skipped) line << "  diverged " << p.skipped;
+    if (p.validated && p.idle)
+      line << "  [phi leaves the validation optimizees at their initial loss: if this lasts,"
+              " restart with another --seed]";
     if (tty) {
       const int width = 30, done = static_cast<int>(width * p.epoch / p.epochs);
       std::cerr << "\r[" << std::string(done, '#') << std::string(width - done, '.') << "] "

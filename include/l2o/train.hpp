@@ -42,6 +42,9 @@ struct TrainProgress {
   double epochs_per_second;
   long long skipped;  // unrolls whose losses were not finite (no meta-step taken)
   bool validated;     // this report follows a validation
+  // The latest validation left the optimizees' mean loss where it started (within 0.1%):
+  // phi outputs (almost) zero, the trap a meta-training run can fall into and not leave.
+  bool idle;
 };
 
 struct TrainSummary {
