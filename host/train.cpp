@@ -75,7 +75,7 @@ TrainSummary train(const OptimizerConfig& config, const ProblemFamily& family,
   const auto t0 = std::chrono::steady_clock::now();
   const std::string state_path = o.out + ".train";
 
-  Weights phi = Weights::initialise(config, o.seed);
+  Weights phi = Weights::initialise(config, o.seed, o.output_init);
   if (!o.init.empty()) {
     phi = load_weights(o.init);
     if (phi.config() != config)

@@ -19,7 +19,7 @@ WeightLayout layout_of(const OptimizerConfig& config) {
 Weights::Weights(const OptimizerConfig& config)
     : config_(config), layout_(layout_of(config)), data_(layout_.count(), 0.0f) {}
 
-Weights Weights::initialise(const OptimizerConfig& config, std::uint64_t seed) {
+Weights Weights::initialise(const OptimizerConfig& config, std::uint64_t seed, OutputInit output) {
   Weights w(config);
   Rng rng(seed);
   const WeightLayout& L = w.layout_;
@@ -34,6 +34,10 @@ Weights Weights::initialise(const OptimizerConfig& config, std::uint64_t seed) {
   MatrixView wo = w.output_weight();
   for (std::size_t k = 0; k < wo.size(); ++k) wo.data[k] = float(rng.truncated_normal(std));
   w.output_bias() = float(rng.truncated_normal(std));
+  if (output == OutputInit::kZero) {
+    for (std::size_t k = 0; k < wo.size(); ++k) wo.data[k] = 0.0f;
+    w.output_bias() = 0.0f;
+  }
   return w;
 }
 

@@ -49,6 +49,9 @@ expect 2 "cannot open" -- "$l2o" train --problem quadratic --init "$dir/missing.
 expect 2 "this run asks for '2x20" -- "$l2o" train --problem quadratic --init "$dir/phi.l2o" --hidden 20 --out "$dir/y.l2o"
 expect 0 "from $dir/phi.l2o" -- "$l2o" train --problem quadratic --init "$dir/phi.l2o" --epochs 2 --eval-every 1 --validation 2 --steps 20 --meta-lr 0.01 --meta-lr-final 0.001 --out "$dir/y.l2o"
 expect 0 "2x8 LSTM" -- "$l2o" info "$dir/y.l2o"
+expect 0 "wrote $dir/zero.l2o" -- "$l2o" init --output-init zero --out "$dir/zero.l2o"
+expect 2 "output-init 'none', expected random or zero" -- "$l2o" init --output-init none --out "$dir/none.l2o"
+expect 2 "--init starts from" -- "$l2o" train --problem quadratic --init "$dir/zero.l2o" --output-init zero --out "$dir/z2.l2o"
 # An optimizer whose output is ~0 leaves the optimizees where they start: train says so.
 expect 0 "restart with another --seed" -- "$l2o" train --problem quadratic --scale 1e-30 --epochs 1 --eval-every 1 --validation 2 --steps 20 --out "$dir/idle.l2o"
 if "$l2o" train --problem quadratic --epochs 1 --eval-every 1 --validation 2 --steps 20 --out "$dir/busy.l2o" 2>&1 | grep -q "another --seed"; then

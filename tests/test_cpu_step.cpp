@@ -174,6 +174,25 @@ TEST(CpuStep, BadArgumentsAreRefused) {
   EXPECT_THROW(opt.set_weights(Weights::initialise(other, 1)), Error);
 }
 
+// A zero output layer: the same LSTM layers as the random one for the seed, and a step that
+// leaves every coordinate where it was.
+TEST(Weights, ZeroOutputInitialisation) {
+  OptimizerConfig cfg;
+  const Weights r = Weights::initialise(cfg, 7), z = Weights::initialise(cfg, 7, OutputInit::kZero);
+  const std::size_t out = z.layout().out_w_offset();
+  ASSERT_EQ(out + cfg.hidden + 1, z.size());
+  for (std::size_t k = 0; k < out; ++k) ASSERT_EQ(z.values()[k], r.values()[k]) << k;
+  for (std::size_t k = out; k < z.size(); ++k) EXPECT_EQ(z.values()[k], 0.0f) << k;
+  LstmOptimizer opt(z, Device::kCpu);
+  const std::size_t n = 37;
+  std::vector<float> theta(n), grad(n), state(opt.state_size(n));
+  for (std::size_t i = 0; i < n; ++i) theta[i] = 0.1f * i - 1, grad[i] = 0.01f * (i % 5) - 0.02f;
+  const std::vector<float> before = theta;
+  opt.reset_state(state.data(), n);
+  opt.step(theta.data(), grad.data(), state.data(), n);
+  EXPECT_EQ(theta, before);
+}
+
 TEST(Weights, InitialisationIsReproducibleAndTruncated) {
   OptimizerConfig cfg;
   cfg.hidden = 64;

@@ -26,18 +26,21 @@ commands:
   train  --problem quadratic|mlp --out FILE [--steps 100] [--unroll 20] [--epochs 1000]
          [--meta-lr 0.001] [--meta-lr-final LR] [--clip 0] [--omega 1,1,...]
          [--device auto|cpu|cuda] [--seed 0] [--eval-every 100] [--validation 20]
-         [--init PHI] [--resume] [--force] [optimizer options] [problem options]
+         [--init PHI | --output-init random|zero] [--resume] [--force] [optimizer options]
+         [problem options]
          meta-train an LSTM optimizer; the best phi (by validation) goes to FILE, the
          training state to FILE.train every --eval-every epochs (--resume continues it).
          --meta-lr-final: decay the meta learning rate geometrically to LR over the
-         epochs; --init: start from the optimizer in PHI instead of a fresh one
+         epochs; --init: start from the optimizer in PHI instead of a fresh one;
+         --output-init zero: a fresh phi's output layer starts at zero (leaves the
+         do-nothing point more often on MLPs)
   eval   --optimizer FILE --problem quadratic|mlp [--steps 100] [--runs 100]
          [--baselines sgd,rmsprop,adam,nag|none] [--validation 20] [--device auto]
          [--state fp32|bf16|both] [--out-dir DIR] [problem options]
          the learned optimizer against baselines with tuned learning rates, on held-out
          optimizees: a table, DIR/curves.csv and DIR/loss.svg. --state: the LSTM state
          in fp32 memory, in bfloat16 memory (fp32 arithmetic), or both side by side
-  init   --out FILE [optimizer options] [--seed 0]
+  init   --out FILE [optimizer options] [--seed 0] [--output-init random|zero]
          write a freshly initialised optimizer
   info   FILE       describe an optimizer or training checkpoint
   devices           which backends are usable here
@@ -75,12 +78,19 @@ std::string hms(double seconds) {
   return os.str();
 }
 
+OutputInit parse_output_init(const Args& a) {
+  const std::string v = a.str("output-init", "random");
+  if (v == "random") return OutputInit::kRandom;
+  if (v == "zero") return OutputInit::kZero;
+  usage_fail("--output-init '", v, "', expected random or zero");
+}
+
 int cmd_train(int argc, char** argv) {
   Args a("train", argc, argv,
          merged({problem_options(),
                  optimizer_options(),
                  {"out", "steps", "unroll", "epochs", "meta-lr", "meta-lr-final", "clip", "omega",
-                  "device", "seed", "eval-every", "validation", "init"}}),
+                  "device", "seed", "eval-every", "validation", "init", "output-init"}}),
          {"resume", "force"});
   auto family = make_family(a);
   TrainOptions o;
@@ -115,6 +125,9 @@ int cmd_train(int argc, char** argv) {
       usage_fail("train: --omega has ", o.omega.size(), " weights, --unroll is ", o.unroll);
   }
   o.device = parse_device(a.str("device", "auto"));
+  o.output_init = parse_output_init(a);
+  if (a.has("output-init") && !o.init.empty())
+    usage_fail("train: --output-init shapes a fresh phi; --init starts from '", o.init, "'");
   o.seed = static_cast<std::uint64_t>(a.integer("seed", 0, 0));
   o.eval_every = static_cast<int>(a.integer("eval-every", o.eval_every, 1));
   o.validation_optimizees = static_cast<int>(a.integer("validation", o.validation_optimizees, 1));
@@ -249,11 +262,13 @@ int cmd_eval(int argc, char** argv) {
 }
 
 int cmd_init(int argc, char** argv) {
-  Args a("init", argc, argv, merged({optimizer_options(), {"out", "seed"}}), {"force"});
+  Args a("init", argc, argv, merged({optimizer_options(), {"out", "seed", "output-init"}}),
+         {"force"});
   const std::string out = a.required("out");
   refuse_overwrite(out, a.flag("force"));
   const OptimizerConfig c = optimizer_config(a);
-  const Weights phi = Weights::initialise(c, static_cast<std::uint64_t>(a.integer("seed", 0, 0)));
+  const Weights phi = Weights::initialise(c, static_cast<std::uint64_t>(a.integer("seed", 0, 0)),
+                                          parse_output_init(a));
   save_weights(out, phi);
   std::cout << "wrote " << out << ": " << describe(c) << ", " << phi.size() << " weights\n";
   return 0;

@@ -23,8 +23,9 @@ struct TrainOptions {
   // > 0: the meta learning rate decays geometrically from adam.lr at epoch 0 to this value
   // at the last epoch (lr_e = lr * (lr_final / lr)^(e / epochs)); 0: constant adam.lr.
   double lr_final = 0.0;
-  std::string init;          // start from this phi (a weights file) instead of a fresh one
-  std::vector<float> omega;  // w_1..w_unroll, empty: all ones
+  std::string init;  // start from this phi (a weights file) instead of a fresh one
+  OutputInit output_init = OutputInit::kRandom;  // a fresh phi's output layer
+  std::vector<float> omega;                      // w_1..w_unroll, empty: all ones
   Device device = Device::kAuto;
   std::uint64_t seed = 0;  // phi's initialisation and the training optimizees
   int eval_every = 100;    // epochs between validations (and checkpoints)
