@@ -61,11 +61,15 @@ void validate_options(const TrainOptions& o) {
 
 }  // namespace
 
+RunResult validation_run(const Weights& phi, const ProblemFamily& family, int steps, int count,
+                         std::uint64_t base, Device device) {
+  return run_learned(phi, family, optimizee_seeds(SeedDomain::kValidation, base, count), steps,
+                     device);
+}
+
 double validation_score(const Weights& phi, const ProblemFamily& family, int steps, int count,
                         std::uint64_t base, Device device) {
-  return run_learned(phi, family, optimizee_seeds(SeedDomain::kValidation, base, count), steps,
-                     device)
-      .log10_mean_final();
+  return validation_run(phi, family, steps, count, base, device).log10_mean_final();
 }
 
 TrainSummary train(const OptimizerConfig& config, const ProblemFamily& family,
@@ -168,10 +172,8 @@ TrainSummary train(const OptimizerConfig& config, const ProblemFamily& family,
     const bool validate = st.epoch % o.eval_every == 0 || st.epoch == std::uint64_t(o.epochs);
     if (validate) {
       L2O_NVTX_RANGE("l2o validation and checkpoint");
-      const RunResult r = run_learned(
-          phi, family,
-          optimizee_seeds(SeedDomain::kValidation, o.validation_seed, o.validation_optimizees),
-          o.steps, device);
+      const RunResult r =
+          validation_run(phi, family, o.steps, o.validation_optimizees, o.validation_seed, device);
       validation = r.log10_mean_final();
       idle = std::fabs(r.mean_final() - r.mean_loss.front()) <= 1e-3 * r.mean_loss.front();
       if (validation < st.best_validation) {

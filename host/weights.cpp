@@ -30,14 +30,11 @@ Weights Weights::initialise(const OptimizerConfig& config, std::uint64_t seed, O
     MatrixView b = w.lstm_bias(l);
     for (std::size_t k = 0; k < b.size(); ++k) b.data[k] = float(rng.truncated_normal(std));
   }
+  if (output == OutputInit::kZero) return w;  // the output layer stays at zero
   const double std = 1.0 / std::sqrt(static_cast<double>(L.hidden));
   MatrixView wo = w.output_weight();
   for (std::size_t k = 0; k < wo.size(); ++k) wo.data[k] = float(rng.truncated_normal(std));
   w.output_bias() = float(rng.truncated_normal(std));
-  if (output == OutputInit::kZero) {
-    for (std::size_t k = 0; k < wo.size(); ++k) wo.data[k] = 0.0f;
-    w.output_bias() = 0.0f;
-  }
   return w;
 }
 

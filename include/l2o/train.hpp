@@ -5,6 +5,7 @@
 
 #include "l2o/config.hpp"
 #include "l2o/device.hpp"
+#include "l2o/evaluate.hpp"
 #include "l2o/meta.hpp"
 #include "l2o/problem.hpp"
 
@@ -62,8 +63,12 @@ TrainSummary train(const OptimizerConfig& config, const ProblemFamily& family,
                    const TrainOptions& options,
                    const std::function<void(const TrainProgress&)>& report = {});
 
-// The validation score used by train: log10 of the mean final loss of phi over the
-// validation optimizees after `steps` steps (+inf when a run diverged).
+// The validation run of train: phi for `steps` steps on `count` validation optimizees
+// (seed stream `base`).
+RunResult validation_run(const Weights& phi, const ProblemFamily& family, int steps, int count,
+                         std::uint64_t base, Device device);
+// Its score, the one train selects phi by: log10 of the mean final loss (+inf when a run
+// diverged).
 double validation_score(const Weights& phi, const ProblemFamily& family, int steps, int count,
                         std::uint64_t base, Device device);
 

@@ -34,8 +34,8 @@ class Weights {
   // The reference code's initialisation: every matrix and bias from a normal with std
   // 1/sqrt(fan_in) truncated at two standard deviations (fan_in = input + hidden for the
   // LSTM layers, hidden for the output layer). Reproducible from the seed on every platform.
-  // With OutputInit::kZero the same draws are made (the LSTM layers equal kRandom's for the
-  // seed) and the output layer is then set to zero.
+  // With OutputInit::kZero the output layer stays zero; the LSTM layers, drawn first, equal
+  // kRandom's for the seed.
   static Weights initialise(const OptimizerConfig& config, std::uint64_t seed,
                             OutputInit output = OutputInit::kRandom);
 
