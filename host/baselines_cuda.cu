@@ -1,5 +1,6 @@
 #include "baseline_backend.hpp"
 #include "cuda_check.hpp"
+#include "cuda_flags.hpp"
 
 #include "kernels/baseline_kernels.cuh"
 #include "kernels/step_kernels.cuh"
@@ -14,7 +15,7 @@ constexpr int kThreads = 256;
 
 class CudaBaseline final : public BaselineBackend {
  public:
-  CudaBaseline() : flag_(1) {
+  CudaBaseline() {
     int device = 0;
     L2O_CUDA_CHECK(cudaGetDevice(&device));
     L2O_CUDA_CHECK(cudaDeviceGetAttribute(&sms_, cudaDevAttrMultiProcessorCount, device));
@@ -24,21 +25,22 @@ class CudaBaseline final : public BaselineBackend {
   }
   void step(const BaselineParams& p, float* theta, const float* grad, float* state, std::size_t n,
             Stream stream, int* found) override {
-    L2O_CUDA_CHECK(cudaMemsetAsync(flag_.data(), 0, sizeof(int), stream));
+    int* flag = flags_.get(stream);  // one per stream: see cuda_flags.hpp
+    L2O_CUDA_CHECK(cudaMemsetAsync(flag, 0, sizeof(int), stream));
     const std::size_t want = (n + kThreads - 1) / kThreads;
     const int blocks = static_cast<int>(std::min<std::size_t>(want, 8 * std::size_t(sms_)));
-    kernels::l2o_check_finite_kernel<<<blocks, kThreads, 0, stream>>>(grad, n, flag_.data());
+    kernels::l2o_check_finite_kernel<<<blocks, kThreads, 0, stream>>>(grad, n, flag);
     L2O_CUDA_CHECK_LAUNCH();
     float* s0 = p.kind == 0 ? nullptr : state;
     float* s1 = p.kind == 2 ? state + n : nullptr;
     kernels::l2o_baseline_step_kernel<<<blocks, kThreads, 0, stream>>>(p, theta, grad, s0, s1, n,
-                                                                       flag_.data(), found);
+                                                                       flag, found);
     L2O_CUDA_CHECK_LAUNCH();
   }
 
  private:
   int sms_ = 1;
-  DeviceArray<int> flag_;
+  StreamFlags flags_;
 };
 
 }  // namespace

@@ -1,7 +1,9 @@
-// The CUDA backend: owns the device copy of phi and a flag for non-finite gradients, and
-// enqueues the check and step kernels on the caller's stream without synchronising.
+// The CUDA backend: owns the device copy of phi and one flag per stream for non-finite
+// gradients (cuda_flags.hpp), and enqueues the check and step kernels on the caller's
+// stream without synchronising.
 #include "backend.hpp"
 #include "cuda_check.hpp"
+#include "cuda_flags.hpp"
 #include "dispatch.hpp"
 
 #include "kernels/step_kernels.cuh"
@@ -19,28 +21,18 @@ class CudaBackend final : public Backend {
   explicit CudaBackend(const Weights& phi) {
     L2O_CUDA_CHECK(cudaGetDevice(&device_));
     L2O_CUDA_CHECK(cudaDeviceGetAttribute(&sms_, cudaDevAttrMultiProcessorCount, device_));
-    L2O_CUDA_CHECK(cudaMalloc(&flag_, sizeof(int)));
-    L2O_CUDA_CHECK(cudaMemset(flag_, 0, sizeof(int)));
     set_weights(phi);
   }
 
-  ~CudaBackend() override {
-    cudaFree(phi_);  // errors here cannot be reported from a destructor
-    cudaFree(flag_);
-  }
-
+  // Returns with the copy complete: every later step, on any stream, reads the new phi.
   void set_weights(const Weights& phi) override {
-    const std::size_t bytes = phi.size() * sizeof(float);
     L2O_CUDA_CHECK(cudaDeviceSynchronize());  // no step in flight may read the old phi
-    if (bytes != phi_bytes_) {
-      L2O_CUDA_CHECK(cudaFree(phi_));
-      phi_ = nullptr;
-      L2O_CUDA_CHECK(cudaMalloc(&phi_, bytes));
-      phi_bytes_ = bytes;
-    }
-    L2O_CUDA_CHECK(cudaMemcpy(phi_, phi.data(), bytes, cudaMemcpyHostToDevice));
+    phi_.resize(phi.size());
+    phi_.upload(phi.data(), phi.size(), nullptr);
+    // A copy from pageable memory may return before the device has the data: wait.
+    L2O_CUDA_CHECK(cudaDeviceSynchronize());
     const OptimizerConfig& c = phi.config();
-    params_ = {phi_, phi.layout(), PreprocessParams::from(c), c.forget_bias, c.output_scale};
+    params_ = {phi_.data(), phi.layout(), PreprocessParams::from(c), c.forget_bias, c.output_scale};
     dispatch_hidden(c.hidden, [&](auto h) {
       constexpr int H = decltype(h)::value;
       per_sm_[0] = resident_blocks_per_sm(kernels::l2o_lstm_step_kernel<H, float>, kThreads,
@@ -56,12 +48,13 @@ class CudaBackend final : public Backend {
 
   void step(float* theta, const float* grad, void* state, StateFormat format, std::size_t n,
             Stream stream, int* found_nonfinite) override {
-    last_stream_ = stream;
-    L2O_CUDA_CHECK(cudaMemsetAsync(flag_, 0, sizeof(int), stream));
+    int* flag = flags_.get(stream);
+    last_ = {stream, flag};
+    L2O_CUDA_CHECK(cudaMemsetAsync(flag, 0, sizeof(int), stream));
     const std::size_t want = (n + kThreads - 1) / kThreads;
     const std::size_t sms = static_cast<std::size_t>(sms_);
     const int check_blocks = static_cast<int>(std::min<std::size_t>(want, 4 * sms));
-    kernels::l2o_check_finite_kernel<<<check_blocks, kThreads, 0, stream>>>(grad, n, flag_);
+    kernels::l2o_check_finite_kernel<<<check_blocks, kThreads, 0, stream>>>(grad, n, flag);
     L2O_CUDA_CHECK_LAUNCH();
     // One wave of resident blocks, each looping over coordinates: phi is copied into
     // shared memory once per block, not once per 256 coordinates.
@@ -71,18 +64,20 @@ class CudaBackend final : public Backend {
       constexpr int H = decltype(h)::value;
       if (bf16)
         kernels::l2o_lstm_step_kernel<H><<<blocks, kThreads, smem_bytes(), stream>>>(
-            params_, theta, grad, static_cast<bfloat16*>(state), n, flag_, found_nonfinite);
+            params_, theta, grad, static_cast<bfloat16*>(state), n, flag, found_nonfinite);
       else
         kernels::l2o_lstm_step_kernel<H><<<blocks, kThreads, smem_bytes(), stream>>>(
-            params_, theta, grad, static_cast<float*>(state), n, flag_, found_nonfinite);
+            params_, theta, grad, static_cast<float*>(state), n, flag, found_nonfinite);
       L2O_CUDA_CHECK_LAUNCH();
     });
   }
 
+  // The flag of the most recent step() call, read on that call's stream.
   bool last_step_skipped() override {
+    if (!last_.flag) return false;
     int v = 0;
-    L2O_CUDA_CHECK(cudaMemcpyAsync(&v, flag_, sizeof v, cudaMemcpyDeviceToHost, last_stream_));
-    L2O_CUDA_CHECK(cudaStreamSynchronize(last_stream_));
+    L2O_CUDA_CHECK(cudaMemcpyAsync(&v, last_.flag, sizeof v, cudaMemcpyDeviceToHost, last_.stream));
+    L2O_CUDA_CHECK(cudaStreamSynchronize(last_.stream));
     return v != 0;
   }
 
@@ -91,11 +86,13 @@ class CudaBackend final : public Backend {
 
   int device_ = 0;
   int sms_ = 1;
-  float* phi_ = nullptr;
-  std::size_t phi_bytes_ = 0;
-  int* flag_ = nullptr;
+  DeviceArray<float> phi_;
+  StreamFlags flags_;
+  struct {
+    Stream stream = nullptr;
+    int* flag = nullptr;
+  } last_;
   int per_sm_[2] = {1, 1};  // resident blocks per SM: fp32 state, bfloat16 state
-  Stream last_stream_ = nullptr;
   kernels::StepParams params_{};
 };
 

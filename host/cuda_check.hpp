@@ -7,6 +7,7 @@
 #include <cuda_runtime.h>
 
 #include <cstddef>
+#include <mutex>
 #include <utility>
 
 #define L2O_CUDA_CHECK(call)                                                                     \
@@ -67,14 +68,36 @@ class DeviceArray {
   std::size_t n_ = 0;
 };
 
+// Raises the dynamic shared-memory limit of `kernel` (a property of the kernel
+// instantiation, shared by every object that launches it) to at least `smem` bytes; never
+// lowers it, so an object with a smaller phi cannot break the launches of one with a
+// larger phi. Throws, naming `what`, when the device cannot give `smem` bytes at all.
+template <class Kernel>
+void ensure_dynamic_smem(Kernel kernel, std::size_t smem, const char* what) {
+  static std::mutex mutex;  // one read-then-raise at a time
+  std::lock_guard<std::mutex> lock(mutex);
+  cudaFuncAttributes attr{};
+  L2O_CUDA_CHECK(cudaFuncGetAttributes(&attr, kernel));
+  if (smem <= static_cast<std::size_t>(attr.maxDynamicSharedSizeBytes)) return;
+  int device = 0, optin = 0;
+  L2O_CUDA_CHECK(cudaGetDevice(&device));
+  L2O_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+  const std::size_t allowed = optin > static_cast<int>(attr.sharedSizeBytes)
+                                  ? static_cast<std::size_t>(optin) - attr.sharedSizeBytes
+                                  : 0;
+  if (smem > allowed)
+    fail(what, ": phi needs ", smem, " bytes of shared memory per block, the device allows ",
+         allowed, " (choose fewer layers or hidden units)");
+  L2O_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                      static_cast<int>(smem)));
+}
+
 // Resident blocks per multiprocessor of `kernel` launched with `threads` threads and `smem`
-// bytes of dynamic shared memory, raising the kernel's shared-memory limit past the
-// default 48 KB first when needed. Throws, naming `what`, when not even one block fits.
+// bytes of dynamic shared memory, raising the kernel's shared-memory limit first when
+// needed. Throws, naming `what`, when not even one block fits.
 template <class Kernel>
 int resident_blocks_per_sm(Kernel kernel, int threads, std::size_t smem, const char* what) {
-  if (smem > 48 * 1024)
-    L2O_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                        static_cast<int>(smem)));
+  ensure_dynamic_smem(kernel, smem, what);
   int per_sm = 0;
   L2O_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, smem));
   if (per_sm < 1)
@@ -82,6 +105,19 @@ int resident_blocks_per_sm(Kernel kernel, int threads, std::size_t smem, const c
          " bytes of shared memory per block, more than this device offers");
   return per_sm;
 }
+
+// Owning CUDA stream (non-blocking: it does not wait for the legacy default stream).
+class CudaStream {
+ public:
+  CudaStream() { L2O_CUDA_CHECK(cudaStreamCreateWithFlags(&s_, cudaStreamNonBlocking)); }
+  ~CudaStream() { cudaStreamDestroy(s_); }
+  CudaStream(const CudaStream&) = delete;
+  CudaStream& operator=(const CudaStream&) = delete;
+  cudaStream_t get() const { return s_; }
+
+ private:
+  cudaStream_t s_ = nullptr;
+};
 
 // Owning cuBLAS handle with a workspace of its own: cuBLAS then never allocates inside a
 // CUDA Graph capture (it would otherwise take a new workspace for every captured graph).

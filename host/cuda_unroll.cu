@@ -9,6 +9,7 @@
 #include "kernels/unroll_kernels.cuh"
 
 #include <algorithm>
+#include <limits>
 #include <utility>
 #include <vector>
 
@@ -65,10 +66,13 @@ class CudaUnroll final : public UnrollBackend {
  public:
   CudaUnroll(const Weights& phi, std::size_t n, int T, std::vector<float> omega)
       : n_(n), T_(T), omega_(std::move(omega)) {
+    // cuBLAS's 32-bit API takes n as an int (the reduction's inner dimension).
+    if (n_ > static_cast<std::size_t>(std::numeric_limits<int>::max()))
+      fail("Unroller on CUDA: ", n_, " coordinates, at most ", std::numeric_limits<int>::max(),
+           " are supported");
     int device = 0;
     L2O_CUDA_CHECK(cudaGetDevice(&device));
     L2O_CUDA_CHECK(cudaDeviceGetAttribute(&sms_, cudaDevAttrMultiProcessorCount, device));
-    L2O_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
     blas_.bind(stream_);
     sd_ = static_cast<std::size_t>(phi.config().state_dim());
     theta_.resize(n_);
@@ -93,7 +97,8 @@ class CudaUnroll final : public UnrollBackend {
 
   ~CudaUnroll() override {
     if (exec_) cudaGraphExecDestroy(exec_);
-    cudaStreamDestroy(stream_);
+    // The members go in reverse order: cuBLAS handles and buffers before the stream they
+    // are bound to (stream_ is declared first).
   }
 
   Device device() const override { return Device::kCuda; }
@@ -256,12 +261,13 @@ class CudaUnroll final : public UnrollBackend {
     return static_cast<int>(std::min<std::size_t>(want, std::size_t(per_sm) * sms_));
   }
 
+  CudaStream stream_owner_;  // first member: destroyed last, after everything bound to it
+  cudaStream_t stream_ = stream_owner_.get();
   std::size_t n_;
   int T_;
   std::vector<float> omega_;
   std::size_t sd_ = 0;
   int sms_ = 1;
-  cudaStream_t stream_ = nullptr;
   CublasHandle blas_;
   Weights phi_host_;
   kernels::StepParams params_{};

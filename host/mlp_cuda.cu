@@ -87,6 +87,7 @@ class CudaMlp final : public Optimizee {
   }
 
   void loss_and_grad(const float* theta, float* grad, float* loss, Stream stream) override {
+    last_stream_ = stream;
     const int B = s_.batch, L = s_.layers(), C = s_.dims.back();
     blas_.bind(stream);
     cublasHandle_t h = blas_.get();
@@ -127,21 +128,24 @@ class CudaMlp final : public Optimizee {
     }
   }
 
-  // Test accuracy; theta is host memory (as evaluate passes it).
+  // Test accuracy; theta is host memory (as evaluate passes it). Runs on the stream of the
+  // last loss_and_grad, after the work still queued there: both use acts_.
   double score(const float* theta_host) override {
     const Dataset& d = *data_.test;
     auto test = device_copy(d);
+    const Stream stream = last_stream_;
     DeviceArray<float> theta(size());
-    theta.upload(theta_host, size(), nullptr);
+    theta.upload(theta_host, size(), stream);
     const int C = s_.dims.back();
     std::size_t correct = 0;
     std::vector<float> out;
     for (std::size_t start = 0; start < d.count(); start += kScoreRows) {
       const int rows = static_cast<int>(std::min<std::size_t>(kScoreRows, d.count() - start));
-      forward(theta.data(), test->images.data() + start * s_.dims[0], rows, nullptr);
+      forward(theta.data(), test->images.data() + start * s_.dims[0], rows, stream);
       out.resize(std::size_t(rows) * C);
-      L2O_CUDA_CHECK(cudaMemcpy(out.data(), acts_[s_.layers()].data(), out.size() * sizeof(float),
-                                cudaMemcpyDeviceToHost));
+      L2O_CUDA_CHECK(cudaMemcpyAsync(out.data(), acts_[s_.layers()].data(),
+                                     out.size() * sizeof(float), cudaMemcpyDeviceToHost, stream));
+      L2O_CUDA_CHECK(cudaStreamSynchronize(stream));
       for (int r = 0; r < rows; ++r) {
         int best = 0;
         for (int c = 1; c < C; ++c)
@@ -178,6 +182,7 @@ class CudaMlp final : public Optimizee {
   MlpShape s_;
   MlpData data_;
   std::uint64_t seed_, calls_ = 0;
+  Stream last_stream_ = nullptr;
   std::shared_ptr<DeviceDataset> train_;
   CublasHandle blas_;
   DeviceArray<float> theta0_, x_, loss_rows_, ones_, delta_[2];

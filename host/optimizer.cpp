@@ -26,6 +26,9 @@ LstmOptimizer::LstmOptimizer(LstmOptimizer&&) noexcept = default;
 LstmOptimizer& LstmOptimizer::operator=(LstmOptimizer&&) noexcept = default;
 
 void LstmOptimizer::set_weights(const Weights& phi) {
+  if (phi.size() != phi.layout().count())
+    fail("set_weights: weights hold ", phi.size(), " values, the configuration needs ",
+         phi.layout().count());
   if (phi.config() != phi_.config())
     fail("set_weights: configuration '", describe(phi.config()), "' differs from the optimizer's '",
          describe(phi_.config()), "'");

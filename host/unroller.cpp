@@ -10,10 +10,19 @@
 
 namespace l2o {
 
+namespace {
+void check_weights(const char* what, const Weights& phi) {
+  phi.config().validate();
+  if (phi.size() != phi.layout().count())
+    fail("Unroller: ", what, ": weights hold ", phi.size(), " values, the configuration needs ",
+         phi.layout().count());
+}
+}  // namespace
+
 Unroller::Unroller(const Weights& phi, std::size_t n, int unroll, Device device,
                    std::vector<float> omega)
     : n_(n), unroll_(unroll), config_(phi.config()) {
-  phi.config().validate();
+  check_weights("constructor", phi);
   if (n == 0) fail("Unroller: the optimizee has 0 coordinates, expected at least 1");
   if (unroll < 1) fail("Unroller: unroll length ", unroll, ", expected at least 1");
   if (omega.empty()) omega.assign(unroll, 1.0f);
@@ -42,8 +51,15 @@ Device Unroller::device() const {
   return backend_->device();
 }
 void Unroller::set_weights(const Weights& phi) {
-  // The graph holds phi's device buffer and the kernels chosen for its configuration: a
-  // new configuration needs a new recording.
+  // The tape, the backward buffers and phi's device copy are sized for one structure.
+  check_weights("set_weights", phi);
+  const WeightLayout a = phi.layout(), b = layout_of(config_);
+  if (a.layers != b.layers || a.hidden != b.hidden || a.num_inputs != b.num_inputs)
+    fail("Unroller::set_weights: configuration '", describe(phi.config()),
+         "' has another structure (layers, hidden units, inputs) than the unroller's '",
+         describe(config_), "'; make a new Unroller for it");
+  // The graph holds the kernels' parameters by value (output scale, forget bias,
+  // preprocessing): another configuration of the same structure needs a new recording.
   if (phi.config() != config_) graph_with_backward_ = -1;
   config_ = phi.config();
   backend_->set_weights(phi);

@@ -172,6 +172,10 @@ TEST(CpuStep, BadArgumentsAreRefused) {
   OptimizerConfig other;
   other.hidden = 8;
   EXPECT_THROW(opt.set_weights(Weights::initialise(other, 1)), Error);
+  Weights short_phi = Weights::initialise(OptimizerConfig{}, 1);
+  short_phi.values().pop_back();  // the right configuration, one value short
+  EXPECT_THROW(opt.set_weights(short_phi), Error);
+  EXPECT_THROW(LstmOptimizer(short_phi, Device::kCpu), Error);
 }
 
 // A zero output layer: the same LSTM layers as the random one for the seed, and a step that

@@ -1,5 +1,6 @@
 // CUDA backend against the CPU backend (which tests/test_cpu_step.cpp checks against the
 // double reference). Skipped, visibly, where no CUDA device is usable.
+#include "cuda_test_util.hpp"
 #include "l2o/bfloat16.hpp"
 #include "l2o/coordinate.hpp"
 #include "l2o/data.hpp"
@@ -20,46 +21,12 @@
 #include <type_traits>
 #include <vector>
 
-#if L2O_WITH_CUDA
-#include <cuda_runtime.h>
-#endif
-
 namespace l2o {
 namespace {
-
-class CudaTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    std::string why;
-    if (!cuda_available(&why)) GTEST_SKIP() << "no usable CUDA device: " << why;
-  }
-};
+using test_cuda::CudaTest;
 
 #if L2O_WITH_CUDA
-#define CHECK_CUDA(x) ASSERT_EQ((x), cudaSuccess) << #x
-
-// A device buffer that frees itself.
-template <class T>
-struct DeviceBuffer {
-  T* ptr = nullptr;
-  std::size_t n = 0;
-  explicit DeviceBuffer(std::size_t count) : n(count) {
-    if (cudaMalloc(&ptr, std::max<std::size_t>(1, n) * sizeof(T)) != cudaSuccess)
-      throw Error("cudaMalloc failed in test");
-  }
-  ~DeviceBuffer() { cudaFree(ptr); }
-  void upload(const std::vector<T>& v) {
-    if (cudaMemcpy(ptr, v.data(), n * sizeof(T), cudaMemcpyHostToDevice) != cudaSuccess)
-      throw Error("upload failed in test");
-  }
-  std::vector<T> download() const {
-    std::vector<T> v(n);
-    if (cudaMemcpy(v.data(), ptr, n * sizeof(T), cudaMemcpyDeviceToHost) != cudaSuccess)
-      throw Error("download failed in test");
-    return v;
-  }
-};
-
+using test_cuda::DeviceBuffer;
 using test_inputs::random_grads;
 
 float as_float(float v) {
@@ -186,13 +153,18 @@ TEST_F(CudaTest, NonFiniteGradientSkipsTheStepWithoutTouchingAnything) {
 // in different orders (per-thread packs on the CPU, cuBLAS GEMMs on the GPU) of values
 // computed with slightly different exp/log: agreement to 1e-3 of the largest component
 // plus 1e-2 relative, and losses to 1e-4 relative.
-void compare_meta_gradients(const OptimizerConfig& cfg, const QuadraticOptions& qo, int T,
-                            int unrolls) {
-  SCOPED_TRACE(describe(cfg) + ", n = " + std::to_string(qo.dims * qo.batch));
+// Returns the largest absolute component of v.
+float max_abs(const std::vector<float>& v) {
+  float m = 0;
+  for (float x : v) m = std::max(m, std::fabs(x));
+  return m;
+}
+
+void compare_meta_gradients(const OptimizerConfig& cfg, ProblemFamily& family, int T, int unrolls) {
   const Weights phi = Weights::initialise(cfg, 5);
-  auto family = make_quadratic_family(qo);
-  auto fc = family->sample(77, Device::kCpu);
-  auto fg = family->sample(77, Device::kCuda);
+  auto fc = family.sample(77, Device::kCpu);
+  auto fg = family.sample(77, Device::kCuda);
+  SCOPED_TRACE(describe(cfg) + ", n = " + std::to_string(fc->size()));
   Unroller uc(phi, fc->size(), T, Device::kCpu), ug(phi, fg->size(), T, Device::kCuda);
   ASSERT_EQ(ug.device(), Device::kCuda);
   EXPECT_NEAR(uc.start(*fc), ug.start(*fg), 1e-4 * std::fabs(uc.start(*fc)) + 1e-6);
@@ -201,8 +173,7 @@ void compare_meta_gradients(const OptimizerConfig& cfg, const QuadraticOptions& 
     const std::vector<float> lc = uc.unroll(*fc, &dc), lg = ug.unroll(*fg, &dg);
     for (int t = 0; t < T; ++t) EXPECT_NEAR(lg[t], lc[t], 1e-4 * std::fabs(lc[t]) + 1e-6);
     ASSERT_EQ(dc.size(), dg.size());
-    float scale = 0;
-    for (float v : dc) scale = std::max(scale, std::fabs(v));
+    const float scale = max_abs(dc);
     int bad = 0;
     for (std::size_t e = 0; e < dc.size() && bad < 10; ++e)
       if (!(std::fabs(dg[e] - dc[e]) <= 1e-3f * scale + 1e-2f * std::fabs(dc[e]))) {
@@ -217,10 +188,69 @@ TEST_F(CudaTest, MetaGradientsMatchCpu) {
   OptimizerConfig quad;
   quad.preprocess = Preprocess::kNone;
   quad.output_scale = 1.0f;
-  compare_meta_gradients(quad, QuadraticOptions{}, 20, 3);  // the reference setting
+  compare_meta_gradients(quad, *make_quadratic_family(QuadraticOptions{}), 20, 3);  // reference
   QuadraticOptions big;
   big.batch = 10007;
-  compare_meta_gradients(OptimizerConfig{}, big, 5, 2);
+  compare_meta_gradients(OptimizerConfig{}, *make_quadratic_family(big), 5, 2);
+}
+
+// The unroll kernels for other structures: 1 and 3 layers; H = 4, 40 and 64 (phi of
+// 200 KB with H = 64: the > 48 KB shared-memory path); one raw input (K = 1 + H rows in
+// the first layer's reduction, not 2 + H).
+TEST_F(CudaTest, MetaGradientsMatchCpuForOtherStructures) {
+  QuadraticOptions qo;
+  qo.batch = 301;  // n = 3010: not a multiple of a block
+  auto family = make_quadratic_family(qo);
+  for (int layers : {1, 3})
+    for (int hidden : {4, 40, 64})
+      for (Preprocess pre : {Preprocess::kLogSign, Preprocess::kNone}) {
+        OptimizerConfig c;
+        c.layers = layers;
+        c.hidden = hidden;
+        c.preprocess = pre;
+        if (layers == 3 && hidden == 64) continue;  // 333 KB: more than a block may have
+        compare_meta_gradients(c, *family, 6, 2);
+      }
+}
+
+// A small random image dataset (7 x 7 pixels, 10 classes).
+std::shared_ptr<const Dataset> tiny_dataset(int count, std::uint64_t seed) {
+  auto d = std::make_shared<Dataset>();
+  d->rows = 7;
+  d->cols = 7;
+  Rng rng(seed);
+  for (int i = 0; i < count; ++i) {
+    d->labels.push_back(std::uint8_t(rng.below(10)));
+    for (int f = 0; f < 49; ++f) d->images.push_back(float(rng.uniform()));
+  }
+  return d;
+}
+
+// MLP optimizees inside an Unroller, whose stream does not wait for the default stream:
+// the same meta-gradients as on the CPU (tanh, the activation no other GPU test runs), and
+// the test accuracy afterwards, which must wait for the unroll's work on that stream.
+TEST_F(CudaTest, MlpUnrollOnTheUnrollersStreamMatchesCpu) {
+  MlpOptions o;
+  o.hidden = {13};
+  o.activation = MlpOptions::Activation::kTanh;
+  o.batch = 32;
+  o.init_std = 0.3;
+  auto family = make_mlp_family(o, tiny_dataset(500, 1), tiny_dataset(250, 2));
+  compare_meta_gradients(OptimizerConfig{}, *family, 10, 2);
+  const Weights phi = Weights::initialise(OptimizerConfig{}, 5);
+  auto fg = family->sample(3, Device::kCuda), fc = family->sample(3, Device::kCpu);
+  Unroller ug(phi, fg->size(), 10, Device::kCuda), uc(phi, fc->size(), 10, Device::kCpu);
+  ug.start(*fg);
+  uc.start(*fc);
+  ug.unroll(*fg, nullptr);
+  uc.unroll(*fc, nullptr);
+  std::vector<float> theta(fg->size());
+  CHECK_CUDA(
+      cudaMemcpy(theta.data(), ug.theta(), theta.size() * sizeof(float), cudaMemcpyDeviceToHost));
+  // Right after the unroll, on its stream, without any synchronisation in between.
+  ug.unroll(*fg, nullptr);
+  const double acc_g = fg->score(theta.data());
+  EXPECT_NEAR(acc_g, fc->score(theta.data()), 2.0 / 250);
 }
 
 // A CUDA Graph replays exactly the kernels and products of the eager launches, so the
@@ -254,6 +284,44 @@ TEST_F(CudaTest, CudaGraphUnrollsEqualEagerUnrolls) {
       }
     }
   }
+}
+
+// A graph holds the kernels' parameters by value: after set_weights with another
+// configuration of the same structure (output scale, forget bias, p), the next unroll
+// must record again, not replay the old parameters. Graph and eager stay bit for bit equal.
+TEST_F(CudaTest, CudaGraphIsRecordedAgainAfterAConfigurationChange) {
+  const Weights phi0 = Weights::initialise(OptimizerConfig{}, 8);
+  auto family = make_quadratic_family(QuadraticOptions{});
+  Unroller graph(phi0, 1280, 10, Device::kCuda), eager(phi0, 1280, 10, Device::kCuda);
+  eager.set_cuda_graphs(false);
+  auto fa = family->sample(6, Device::kCuda), fb = family->sample(6, Device::kCuda);
+  EXPECT_EQ(graph.start(*fa), eager.start(*fb));
+  OptimizerConfig other = phi0.config();
+  other.output_scale = 0.35f;
+  other.forget_bias = 0.5f;
+  other.p = 7.0f;
+  Weights phi1(other);
+  phi1.values() = phi0.values();
+  std::vector<float> after_change;
+  for (int u = 0; u < 4; ++u) {
+    SCOPED_TRACE("unroll " + std::to_string(u));
+    if (u == 2) {
+      graph.set_weights(phi1);
+      eager.set_weights(phi1);
+    }
+    std::vector<float> dg, de;
+    const std::vector<float> lg = graph.unroll(*fa, &dg), le = eager.unroll(*fb, &de);
+    ASSERT_EQ(lg, le);
+    ASSERT_EQ(dg, de);
+    if (u == 2) after_change = le;
+  }
+  // The change did matter: the same third unroll with phi0's configuration differs.
+  Unroller check(phi0, 1280, 10, Device::kCuda);
+  auto fc = family->sample(6, Device::kCuda);
+  check.start(*fc);
+  check.unroll(*fc, nullptr);
+  check.unroll(*fc, nullptr);
+  EXPECT_NE(check.unroll(*fc, nullptr), after_change);
 }
 
 TEST_F(CudaTest, UnrollTimedMatchesUnrollAndTimesEveryPhase) {
@@ -299,24 +367,13 @@ TEST_F(CudaTest, QuadraticMatchesCpu) {
 // summation orders (cuBLAS vs OpenBLAS): 1e-5 relative on the loss, 1e-4 of the largest
 // gradient component plus 1e-3 relative per component.
 TEST_F(CudaTest, MlpMatchesCpu) {
-  auto dataset = [](int count, std::uint64_t seed) {
-    auto d = std::make_shared<Dataset>();
-    d->rows = 7;
-    d->cols = 7;
-    Rng rng(seed);
-    for (int i = 0; i < count; ++i) {
-      d->labels.push_back(std::uint8_t(rng.below(10)));
-      for (int f = 0; f < 49; ++f) d->images.push_back(float(rng.uniform()));
-    }
-    return std::shared_ptr<const Dataset>(d);
-  };
   for (auto act : {MlpOptions::Activation::kSigmoid, MlpOptions::Activation::kRelu}) {
     MlpOptions o;
     o.hidden = {13, 7};
     o.activation = act;
     o.batch = 33;
     o.init_std = 0.3;
-    auto family = make_mlp_family(o, dataset(500, 1), dataset(250, 2));
+    auto family = make_mlp_family(o, tiny_dataset(500, 1), tiny_dataset(250, 2));
     auto fc = family->sample(9, Device::kCpu);
     auto fg = family->sample(9, Device::kCuda);
     const std::size_t n = fc->size();

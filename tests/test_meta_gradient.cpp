@@ -195,5 +195,42 @@ TEST(Unroller, UnrollBeforeStartIsRefused) {
   EXPECT_THROW(u.unroll(*f, &d), Error);
 }
 
+// The tape and buffers are sized for phi's structure: another structure is refused, another
+// configuration of the same structure is taken (and changes the updates), and phi of the
+// wrong length is refused at construction and in set_weights.
+TEST(Unroller, SetWeightsRefusesAnotherStructure) {
+  const Weights phi = Weights::initialise(OptimizerConfig{}, 2);
+  auto family = make_quadratic_family(QuadraticOptions{});
+  auto f = family->sample(1, Device::kCpu);
+  Unroller u(phi, f->size(), 5, Device::kCpu);
+  for (auto change :
+       {+[](OptimizerConfig& c) { c.hidden = 8; }, +[](OptimizerConfig& c) { c.layers = 3; },
+        +[](OptimizerConfig& c) { c.preprocess = Preprocess::kNone; }}) {
+    OptimizerConfig c;
+    change(c);
+    try {
+      u.set_weights(Weights::initialise(c, 1));
+      ADD_FAILURE() << "accepted " << describe(c);
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("another structure"), std::string::npos) << e.what();
+    }
+  }
+  Weights short_phi = phi;
+  short_phi.values().pop_back();
+  EXPECT_THROW(u.set_weights(short_phi), Error);
+  EXPECT_THROW(Unroller(short_phi, f->size(), 5, Device::kCpu), Error);
+
+  OptimizerConfig scaled;
+  scaled.output_scale = 0.3f;
+  Weights phi2(scaled);
+  phi2.values() = phi.values();
+  auto g = family->sample(1, Device::kCpu);
+  Unroller v(phi, g->size(), 5, Device::kCpu);
+  u.start(*f);
+  v.start(*g);
+  u.set_weights(phi2);
+  EXPECT_NE(u.unroll(*f, nullptr), v.unroll(*g, nullptr));
+}
+
 }  // namespace
 }  // namespace l2o
