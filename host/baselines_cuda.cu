@@ -25,7 +25,9 @@ class CudaBaseline final : public BaselineBackend {
   }
   void step(const BaselineParams& p, float* theta, const float* grad, float* state, std::size_t n,
             Stream stream, int* found) override {
-    int* flag = flags_.get(stream);  // one per stream: see cuda_flags.hpp
+    // The flag of this stream, locked until the three enqueues are done (cuda_flags.hpp).
+    const StreamFlags::Lease lease = flags_.get(stream);
+    int* flag = lease.flag;
     L2O_CUDA_CHECK(cudaMemsetAsync(flag, 0, sizeof(int), stream));
     const std::size_t want = (n + kThreads - 1) / kThreads;
     const int blocks = static_cast<int>(std::min<std::size_t>(want, 8 * std::size_t(sms_)));

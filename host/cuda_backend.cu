@@ -48,8 +48,9 @@ class CudaBackend final : public Backend {
 
   void step(float* theta, const float* grad, void* state, StateFormat format, std::size_t n,
             Stream stream, int* found_nonfinite) override {
-    int* flag = flags_.get(stream);
-    last_ = {stream, flag};
+    // The flag of this stream, locked until the three enqueues are done (cuda_flags.hpp).
+    const StreamFlags::Lease lease = flags_.get(stream);
+    int* flag = lease.flag;
     L2O_CUDA_CHECK(cudaMemsetAsync(flag, 0, sizeof(int), stream));
     const std::size_t want = (n + kThreads - 1) / kThreads;
     const std::size_t sms = static_cast<std::size_t>(sms_);
@@ -74,10 +75,11 @@ class CudaBackend final : public Backend {
 
   // The flag of the most recent step() call, read on that call's stream.
   bool last_step_skipped() override {
-    if (!last_.flag) return false;
+    const auto [stream, flag] = flags_.last();
+    if (!flag) return false;
     int v = 0;
-    L2O_CUDA_CHECK(cudaMemcpyAsync(&v, last_.flag, sizeof v, cudaMemcpyDeviceToHost, last_.stream));
-    L2O_CUDA_CHECK(cudaStreamSynchronize(last_.stream));
+    L2O_CUDA_CHECK(cudaMemcpyAsync(&v, flag, sizeof v, cudaMemcpyDeviceToHost, stream));
+    L2O_CUDA_CHECK(cudaStreamSynchronize(stream));
     return v != 0;
   }
 
@@ -88,10 +90,6 @@ class CudaBackend final : public Backend {
   int sms_ = 1;
   DeviceArray<float> phi_;
   StreamFlags flags_;
-  struct {
-    Stream stream = nullptr;
-    int* flag = nullptr;
-  } last_;
   int per_sm_[2] = {1, 1};  // resident blocks per SM: fp32 state, bfloat16 state
   kernels::StepParams params_{};
 };

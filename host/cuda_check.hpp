@@ -135,7 +135,12 @@ class CublasHandle {
     L2O_CUBLAS_CHECK(cublasSetStream(h_, stream));
     L2O_CUBLAS_CHECK(cublasSetWorkspace(h_, workspace_.data(), workspace_.size()));
   }
-  ~CublasHandle() { cublasDestroy(h_); }
+  // Unbound from its last stream first: that stream may be gone by now (an optimizee's
+  // handle follows the streams of the unrollers that use it).
+  ~CublasHandle() {
+    cublasSetStream(h_, nullptr);
+    cublasDestroy(h_);
+  }
   CublasHandle(const CublasHandle&) = delete;
   CublasHandle& operator=(const CublasHandle&) = delete;
   cublasHandle_t get() const { return h_; }

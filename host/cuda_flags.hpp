@@ -4,11 +4,15 @@
 // (sets it when a gradient is NaN or +-Inf), the step kernel (does nothing when it is
 // set). With one flag per optimizer object, a step on another stream could clear the flag
 // between this stream's check and its step, and a NaN update would go through. So each
-// stream gets its own flag: work on one stream is ordered, so its clear-check-step
-// sequences never interleave. The stream handle is the key (CUDA frees a destroyed
-// stream's handle only after its work has finished, so a reused handle never meets work
-// of the stream it replaced); cudaStreamPerThread names a different stream in every host
-// thread, so there the host thread is part of the key.
+// stream gets its own flag, and the three enqueues of one step happen under a lock, so
+// that two host threads stepping on one stream cannot interleave them either.
+//
+// Streams are told apart by cudaStreamGetId, unique for the life of the program (a
+// destroyed stream's handle may come back for a new stream while the old one's work is
+// still running; the default, legacy and per-thread streams all get their own ids). Under
+// stream capture that query is not allowed: there the handle is the key, and the flag is
+// recorded into the graph. Every distinct stream costs 4 bytes of device memory until the
+// optimizer goes away.
 #pragma once
 
 #include "cuda_check.hpp"
@@ -16,7 +20,6 @@
 #include <cstddef>
 #include <map>
 #include <mutex>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -25,27 +28,64 @@ namespace detail {
 
 class StreamFlags {
  public:
-  // Allocates the first kChunk flags now, so that the first steps (also inside a CUDA
-  // Graph capture, where cudaMalloc is not allowed) need no allocation.
+  // Allocates the first kChunk flags now, so that steps on the first kChunk streams need
+  // no allocation (cudaMalloc is not allowed inside a CUDA Graph capture).
   StreamFlags() { grow(); }
 
-  // The flag of `stream`; allocated on the current device on first use.
-  int* get(cudaStream_t stream) {
-    const Key key{stream,
-                  stream == cudaStreamPerThread ? std::this_thread::get_id() : std::thread::id{}};
-    std::lock_guard<std::mutex> lock(mutex_);
+  // The flag of `stream` and the lock to hold while enqueuing the step that uses it.
+  struct Lease {
+    int* flag;
+    std::unique_lock<std::mutex> lock;
+  };
+  Lease get(cudaStream_t stream) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    const Key key = key_of(stream);
     auto it = flags_.find(key);
-    if (it != flags_.end()) return it->second;
-    if (used_ == chunks_.size() * kChunk) grow();
-    int* flag = chunks_.back().data() + used_ % kChunk;
-    ++used_;
-    flags_.emplace(key, flag);
-    return flag;
+    int* flag = nullptr;
+    if (it != flags_.end()) {
+      flag = it->second;
+    } else {
+      if (used_ == chunks_.size() * kChunk) {
+        if (key.first == kCaptured)
+          fail(
+              "a step inside a CUDA Graph capture on a stream this optimizer has not seen, "
+              "after ",
+              used_, " others: step once on that stream before capturing");
+        grow();
+      }
+      flag = chunks_.back().data() + used_ % kChunk;
+      ++used_;
+      flags_.emplace(key, flag);
+    }
+    last_ = {stream, flag};
+    return {flag, std::move(lock)};
+  }
+
+  // The stream and flag of the most recent get() (nullptr flag before the first).
+  std::pair<cudaStream_t, int*> last() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return last_;
   }
 
  private:
-  static constexpr std::size_t kChunk = 64;
-  using Key = std::pair<cudaStream_t, std::thread::id>;
+  static constexpr std::size_t kChunk = 256;
+  // (kind, value): the stream's id, or under capture the handle.
+  enum : unsigned { kId = 0, kCaptured = 1 };
+  using Key = std::pair<unsigned, unsigned long long>;
+
+  static Key key_of(cudaStream_t stream) {
+    cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+    if (cudaStreamIsCapturing(stream, &capture) != cudaSuccess) {
+      (void)cudaGetLastError();  // e.g. the legacy stream during another thread's capture
+      capture = cudaStreamCaptureStatusActive;
+    }
+    if (capture == cudaStreamCaptureStatusNone) {
+      unsigned long long id = 0;
+      L2O_CUDA_CHECK(cudaStreamGetId(stream, &id));
+      return {kId, id};
+    }
+    return {kCaptured, reinterpret_cast<unsigned long long>(stream)};
+  }
 
   void grow() { chunks_.emplace_back(kChunk); }
 
@@ -53,6 +93,7 @@ class StreamFlags {
   std::map<Key, int*> flags_;
   std::vector<DeviceArray<int>> chunks_;
   std::size_t used_ = 0;
+  std::pair<cudaStream_t, int*> last_{nullptr, nullptr};
 };
 
 }  // namespace detail

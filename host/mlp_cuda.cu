@@ -87,7 +87,6 @@ class CudaMlp final : public Optimizee {
   }
 
   void loss_and_grad(const float* theta, float* grad, float* loss, Stream stream) override {
-    last_stream_ = stream;
     const int B = s_.batch, L = s_.layers(), C = s_.dims.back();
     blas_.bind(stream);
     cublasHandle_t h = blas_.get();
@@ -128,12 +127,14 @@ class CudaMlp final : public Optimizee {
     }
   }
 
-  // Test accuracy; theta is host memory (as evaluate passes it). Runs on the stream of the
-  // last loss_and_grad, after the work still queued there: both use acts_.
+  // Test accuracy; theta is host memory (as evaluate passes it). Synchronous: it first
+  // waits for the whole device, since work of loss_and_grad on any stream (an unroller's,
+  // which does not wait for the default stream) may still use acts_.
   double score(const float* theta_host) override {
+    L2O_CUDA_CHECK(cudaDeviceSynchronize());
     const Dataset& d = *data_.test;
     auto test = device_copy(d);
-    const Stream stream = last_stream_;
+    const Stream stream = nullptr;
     DeviceArray<float> theta(size());
     theta.upload(theta_host, size(), stream);
     const int C = s_.dims.back();
@@ -182,7 +183,6 @@ class CudaMlp final : public Optimizee {
   MlpShape s_;
   MlpData data_;
   std::uint64_t seed_, calls_ = 0;
-  Stream last_stream_ = nullptr;
   std::shared_ptr<DeviceDataset> train_;
   CublasHandle blas_;
   DeviceArray<float> theta0_, x_, loss_rows_, ones_, delta_[2];

@@ -14,10 +14,12 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <vector>
 
@@ -167,7 +169,9 @@ void compare_meta_gradients(const OptimizerConfig& cfg, ProblemFamily& family, i
   SCOPED_TRACE(describe(cfg) + ", n = " + std::to_string(fc->size()));
   Unroller uc(phi, fc->size(), T, Device::kCpu), ug(phi, fg->size(), T, Device::kCuda);
   ASSERT_EQ(ug.device(), Device::kCuda);
-  EXPECT_NEAR(uc.start(*fc), ug.start(*fg), 1e-4 * std::fabs(uc.start(*fc)) + 1e-6);
+  // Started once each: an MLP optimizee draws a new minibatch at every evaluation.
+  const float l0c = uc.start(*fc), l0g = ug.start(*fg);
+  EXPECT_NEAR(l0g, l0c, 1e-4 * std::fabs(l0c) + 1e-6);
   for (int u = 0; u < unrolls; ++u) {
     std::vector<float> dc, dg;
     const std::vector<float> lc = uc.unroll(*fc, &dc), lg = ug.unroll(*fg, &dg);
@@ -194,9 +198,9 @@ TEST_F(CudaTest, MetaGradientsMatchCpu) {
   compare_meta_gradients(OptimizerConfig{}, *make_quadratic_family(big), 5, 2);
 }
 
-// The unroll kernels for other structures: 1 and 3 layers; H = 4, 40 and 64 (phi of
-// 200 KB with H = 64: the > 48 KB shared-memory path); one raw input (K = 1 + H rows in
-// the first layer's reduction, not 2 + H).
+// The unroll kernels for other structures: 1 and 3 layers with H = 4, 40 and 64, and
+// 2 x 64 (phi of 69 KB to 201 KB from H = 40 up: the > 48 KB shared-memory path); one raw
+// input (K = 1 + H rows in the first layer's reduction, not 2 + H).
 TEST_F(CudaTest, MetaGradientsMatchCpuForOtherStructures) {
   QuadraticOptions qo;
   qo.batch = 301;  // n = 3010: not a multiple of a block
@@ -211,6 +215,9 @@ TEST_F(CudaTest, MetaGradientsMatchCpuForOtherStructures) {
         if (layers == 3 && hidden == 64) continue;  // 333 KB: more than a block may have
         compare_meta_gradients(c, *family, 6, 2);
       }
+  OptimizerConfig wide;
+  wide.hidden = 64;  // 2 x 64: 50,241 floats
+  compare_meta_gradients(wide, *family, 6, 2);
 }
 
 // A small random image dataset (7 x 7 pixels, 10 classes).
@@ -227,8 +234,7 @@ std::shared_ptr<const Dataset> tiny_dataset(int count, std::uint64_t seed) {
 }
 
 // MLP optimizees inside an Unroller, whose stream does not wait for the default stream:
-// the same meta-gradients as on the CPU (tanh, the activation no other GPU test runs), and
-// the test accuracy afterwards, which must wait for the unroll's work on that stream.
+// the same meta-gradients as on the CPU (tanh, the activation no other GPU test runs).
 TEST_F(CudaTest, MlpUnrollOnTheUnrollersStreamMatchesCpu) {
   MlpOptions o;
   o.hidden = {13};
@@ -237,20 +243,35 @@ TEST_F(CudaTest, MlpUnrollOnTheUnrollersStreamMatchesCpu) {
   o.init_std = 0.3;
   auto family = make_mlp_family(o, tiny_dataset(500, 1), tiny_dataset(250, 2));
   compare_meta_gradients(OptimizerConfig{}, *family, 10, 2);
-  const Weights phi = Weights::initialise(OptimizerConfig{}, 5);
+}
+
+void CUDART_CB sleep_200ms(void*) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+}
+
+// The test accuracy uses the optimizee's activation buffers, which loss_and_grad may still
+// be using on another (non-blocking) stream: score() must wait for that work.
+TEST_F(CudaTest, MlpScoreWaitsForWorkOnOtherStreams) {
+  MlpOptions o;
+  o.hidden = {13};
+  o.batch = 32;
+  o.init_std = 0.3;
+  auto family = make_mlp_family(o, tiny_dataset(500, 1), tiny_dataset(250, 2));
   auto fg = family->sample(3, Device::kCuda), fc = family->sample(3, Device::kCpu);
-  Unroller ug(phi, fg->size(), 10, Device::kCuda), uc(phi, fc->size(), 10, Device::kCpu);
-  ug.start(*fg);
-  uc.start(*fc);
-  ug.unroll(*fg, nullptr);
-  uc.unroll(*fc, nullptr);
-  std::vector<float> theta(fg->size());
-  CHECK_CUDA(
-      cudaMemcpy(theta.data(), ug.theta(), theta.size() * sizeof(float), cudaMemcpyDeviceToHost));
-  // Right after the unroll, on its stream, without any synchronisation in between.
-  ug.unroll(*fg, nullptr);
-  const double acc_g = fg->score(theta.data());
-  EXPECT_NEAR(acc_g, fc->score(theta.data()), 2.0 / 250);
+  const std::size_t n = fg->size();
+  std::vector<float> theta(n);
+  fc->initial_theta(theta.data(), nullptr);
+  DeviceBuffer<float> d_theta(n), d_grad(n), d_loss(1);
+  d_theta.upload(theta);
+  cudaStream_t s;
+  CHECK_CUDA(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+  CHECK_CUDA(cudaLaunchHostFunc(s, sleep_200ms, nullptr));  // holds the stream back
+  fg->loss_and_grad(d_theta.ptr, d_grad.ptr, d_loss.ptr, s);
+  const double acc = fg->score(theta.data());
+  EXPECT_EQ(cudaStreamQuery(s), cudaSuccess) << "score() returned before the stream's work";
+  EXPECT_NEAR(acc, fc->score(theta.data()), 2.0 / 250);
+  CHECK_CUDA(cudaStreamSynchronize(s));
+  CHECK_CUDA(cudaStreamDestroy(s));
 }
 
 // A CUDA Graph replays exactly the kernels and products of the eager launches, so the

@@ -49,7 +49,8 @@ class BaselineOptimizer {
   // Zeroes the state and Adam's step count: a fresh optimizee.
   void reset_state(float* state, std::size_t n, Stream stream = nullptr);
   // One step on backend memory; like LstmOptimizer::step, a non-finite gradient skips the
-  // whole step and sets *found_nonfinite.
+  // whole step and sets *found_nonfinite, and steps on several streams at once each have
+  // their own check. Adam's step count is one per object: one object per optimizee.
   void step(float* theta, const float* grad, float* state, std::size_t n, Stream stream = nullptr,
             int* found_nonfinite = nullptr);
 

@@ -52,6 +52,12 @@ class LstmOptimizer {
   // (memory of the backend: host int for the CPU, device int for CUDA), *found_nonfinite
   // is set to 1; it is never cleared, so it can collect several steps like AMP's found_inf.
   // last_step_skipped() tells the same without a flag of the caller's.
+  //
+  // Streams and threads (CUDA): one object may step several optimizees on several streams
+  // at once, from one or several host threads; each stream has its own internal check
+  // flag, so a non-finite gradient on one stream never lets another stream's step through
+  // or stops it. The step may be captured into a CUDA Graph (the first 256 streams of an
+  // object need no allocation; past them, step once on a stream before capturing on it).
   void step(float* theta, const float* grad, float* state, std::size_t n, Stream stream = nullptr,
             int* found_nonfinite = nullptr);
   // The same step with the state stored as bfloat16 (same layout, half the bytes): each
@@ -62,9 +68,9 @@ class LstmOptimizer {
   void step(float* theta, const float* grad, bfloat16* state, std::size_t n,
             Stream stream = nullptr, int* found_nonfinite = nullptr);
 
-  // Whether the most recent step() was skipped for a non-finite gradient. On CUDA this
-  // waits for that step to finish. Steps of one LstmOptimizer on different streams at
-  // the same time share this flag: use one object per concurrent stream.
+  // Whether the most recent step() call was skipped for a non-finite gradient. On CUDA
+  // this waits for that step (on its stream) to finish. With steps on several streams at
+  // once, "most recent" is the last call made: pass found_nonfinite to each step instead.
   bool last_step_skipped();
 
  private:
