@@ -3,7 +3,7 @@
 //   build/bench/l2o_bench_cpu --benchmark_filter=Step
 // bench/compare_cpu.sh runs these and bench/pytorch_l2o.py side by side.
 #include "l2o/l2o.hpp"
-#include "l2o/random.hpp"
+#include "maths/random.hpp"
 
 #include <benchmark/benchmark.h>
 

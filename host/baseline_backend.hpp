@@ -1,7 +1,7 @@
 // The interface each backend implements for the baselines (internal).
 #pragma once
 
-#include "l2o/coordinate.hpp"
+#include "maths/coordinate.hpp"
 #include "l2o/device.hpp"
 
 #include <cstddef>

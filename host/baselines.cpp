@@ -2,7 +2,7 @@
 
 #include "backend.hpp"
 #include "baseline_backend.hpp"
-#include "l2o/coordinate.hpp"
+#include "maths/coordinate.hpp"
 #include "l2o/error.hpp"
 
 #include <algorithm>

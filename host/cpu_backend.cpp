@@ -5,7 +5,7 @@
 #include "cpu_kernels.hpp"
 #include "dispatch.hpp"
 
-#include "l2o/coordinate.hpp"
+#include "maths/coordinate.hpp"
 
 #include <algorithm>
 #include <cstring>

@@ -3,10 +3,10 @@
 // (cpu_backend.cpp) and the CPU unroll (cpu_unroll.cpp).
 #pragma once
 
-#include "simd_pack.hpp"
+#include "maths/simd_pack.hpp"
 
 #include "l2o/config.hpp"
-#include "l2o/coordinate.hpp"
+#include "maths/coordinate.hpp"
 #include "l2o/weights.hpp"
 
 #include <cstddef>

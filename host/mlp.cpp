@@ -3,8 +3,8 @@
 #include "mlp.hpp"
 
 #include "l2o/error.hpp"
-#include "l2o/mlp_math.hpp"
-#include "l2o/random.hpp"
+#include "maths/mlp_math.hpp"
+#include "maths/random.hpp"
 
 #include <cblas.h>
 

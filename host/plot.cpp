@@ -1,4 +1,4 @@
-#include "plot.hpp"
+#include "l2o/plot.hpp"
 
 #include "l2o/checkpoint.hpp"
 

@@ -3,7 +3,7 @@
 #include "quadratic.hpp"
 
 #include "l2o/error.hpp"
-#include "l2o/random.hpp"
+#include "maths/random.hpp"
 
 #include <cstring>
 #include <sstream>

@@ -1,7 +1,7 @@
 #include "l2o/weights.hpp"
 
 #include "l2o/error.hpp"
-#include "l2o/random.hpp"
+#include "maths/random.hpp"
 
 #include <cmath>
 

@@ -3,7 +3,7 @@
 // Reference: the CPU loop in host/baselines.cpp.
 #pragma once
 
-#include "l2o/coordinate.hpp"
+#include "maths/coordinate.hpp"
 
 #include <cstddef>
 

@@ -3,7 +3,7 @@
 // maths is mlp_math.hpp, shared with the CPU path (host/mlp.cpp, the reference).
 #pragma once
 
-#include "l2o/mlp_math.hpp"
+#include "maths/mlp_math.hpp"
 
 #include <cstddef>
 #include <cstdint>

@@ -6,7 +6,7 @@
 #pragma once
 
 #include "l2o/bfloat16.hpp"
-#include "l2o/coordinate.hpp"
+#include "maths/coordinate.hpp"
 
 #include <cstddef>
 

@@ -3,7 +3,7 @@
 # The CUDA toolkit is not installed here: without nvcc l2o builds its CPU backend only.
 set -euo pipefail
 packages=(cmake make g++ libgtest-dev libbenchmark-dev zlib1g-dev libopenblas-dev
-          dataset-fashion-mnist python3)
+          dataset-fashion-mnist python3 pkg-config binutils)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

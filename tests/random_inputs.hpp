@@ -1,7 +1,7 @@
 // Random inputs shared by the step tests.
 #pragma once
 
-#include "l2o/random.hpp"
+#include "maths/random.hpp"
 
 #include <cmath>
 #include <cstddef>

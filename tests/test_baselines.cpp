@@ -3,7 +3,7 @@
 #include "l2o/baselines.hpp"
 #include "l2o/error.hpp"
 #include "l2o/evaluate.hpp"
-#include "l2o/random.hpp"
+#include "maths/random.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,7 +1,7 @@
 // The per-coordinate maths of coordinate.hpp (shared by both backends) against the naive
 // double-precision reference of reference.hpp.
-#include "l2o/coordinate.hpp"
-#include "l2o/random.hpp"
+#include "maths/coordinate.hpp"
+#include "maths/random.hpp"
 #include "l2o/weights.hpp"
 #include "reference.hpp"
 

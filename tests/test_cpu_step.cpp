@@ -2,7 +2,7 @@
 // configurations, several steps with the state carried.
 #include "l2o/error.hpp"
 #include "l2o/optimizer.hpp"
-#include "l2o/random.hpp"
+#include "maths/random.hpp"
 #include "random_inputs.hpp"
 #include "reference.hpp"
 

@@ -10,7 +10,7 @@
 #include "l2o/error.hpp"
 #include "l2o/meta.hpp"
 #include "l2o/problem.hpp"
-#include "l2o/random.hpp"
+#include "maths/random.hpp"
 #include "reference.hpp"
 
 #include <gtest/gtest.h>

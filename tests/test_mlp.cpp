@@ -6,7 +6,7 @@
 #include "l2o/error.hpp"
 #include "l2o/evaluate.hpp"
 #include "l2o/problem.hpp"
-#include "l2o/random.hpp"
+#include "maths/random.hpp"
 #include "temp_dir.hpp"
 
 #include <gtest/gtest.h>

@@ -2,7 +2,7 @@
 #include "args.hpp"
 #include "problems.hpp"
 
-#include "../plot.hpp"
+#include "l2o/plot.hpp"
 #include "l2o/l2o.hpp"
 
 #include <unistd.h>

@@ -2,6 +2,8 @@
 // RMSprop, Adam and Nesterov momentum, as fused per-coordinate steps on both backends.
 #pragma once
 
+#include "l2o/build.hpp"
+
 #include "l2o/device.hpp"
 
 #include <cstddef>
@@ -13,11 +15,11 @@ namespace l2o {
 
 enum class BaselineKind { kSgd, kRmsprop, kAdam, kNag };
 
-std::string to_string(BaselineKind k);
-BaselineKind parse_baseline(const std::string& name);  // sgd | rmsprop | adam | nag
+L2O_API std::string to_string(BaselineKind k);
+L2O_API BaselineKind parse_baseline(const std::string& name);  // sgd | rmsprop | adam | nag
 
 // The hyper-parameters other than lr are PyTorch's defaults.
-struct BaselineConfig {
+struct L2O_API BaselineConfig {
   BaselineKind kind = BaselineKind::kAdam;
   float lr = 1e-3f;
   float momentum = 0.9f;  // NAG
@@ -34,7 +36,7 @@ namespace detail {
 class BaselineBackend;
 }
 
-class BaselineOptimizer {
+class L2O_API BaselineOptimizer {
  public:
   explicit BaselineOptimizer(const BaselineConfig& config, Device device = Device::kAuto);
   ~BaselineOptimizer();

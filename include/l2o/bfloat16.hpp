@@ -3,12 +3,14 @@
 // PyTorch's torch.bfloat16, so buffers of either can be passed as l2o::bfloat16*.
 #pragma once
 
+#include "l2o/build.hpp"
+
 #include <cstddef>
 #include <cstdint>
 
 namespace l2o {
 
-struct bfloat16 {
+struct L2O_API bfloat16 {
   std::uint16_t bits;
 };
 static_assert(sizeof(bfloat16) == 2, "bfloat16 must be two bytes");

@@ -2,6 +2,8 @@
 // (meta-training state). The format is described in docs/checkpoint-format.md.
 #pragma once
 
+#include "l2o/build.hpp"
+
 #include "l2o/config.hpp"
 #include "l2o/weights.hpp"
 
@@ -14,7 +16,7 @@ namespace l2o {
 
 constexpr std::uint32_t kCheckpointVersion = 1;
 
-struct Checkpoint {
+struct L2O_API Checkpoint {
   Weights phi;
   // Named extra sections, each a 4-character tag (e.g. "ADAM") and raw bytes; unknown
   // tags are kept on load and written back on save.
@@ -23,19 +25,19 @@ struct Checkpoint {
 
 // Writes atomically: to a temporary file in the same folder, flushed and fsync'ed, then
 // renamed over path. On failure path is untouched and l2o::Error says why.
-void save_checkpoint(const std::string& path, const Checkpoint& ckpt);
-void save_weights(const std::string& path, const Weights& phi);
+L2O_API void save_checkpoint(const std::string& path, const Checkpoint& ckpt);
+L2O_API void save_weights(const std::string& path, const Weights& phi);
 
 // Reads and verifies a checkpoint: magic, version, byte order, section sizes, the
 // configuration's validity, the number of weights it implies, and the CRC-32 of the whole
 // file. Any failure throws l2o::Error naming the file and the problem.
-Checkpoint load_checkpoint(const std::string& path);
+L2O_API Checkpoint load_checkpoint(const std::string& path);
 
 // As load_checkpoint, and also refuses a configuration other than `expected`.
-Weights load_weights(const std::string& path, const OptimizerConfig& expected);
-Weights load_weights(const std::string& path);
+L2O_API Weights load_weights(const std::string& path, const OptimizerConfig& expected);
+L2O_API Weights load_weights(const std::string& path);
 
 // Writes bytes atomically (temporary file, fsync, rename). Used for every file l2o writes.
-void write_file_atomically(const std::string& path, const void* data, std::size_t size);
+L2O_API void write_file_atomically(const std::string& path, const void* data, std::size_t size);
 
 }  // namespace l2o

@@ -1,6 +1,8 @@
 // Configuration of the coordinatewise LSTM optimizer (MISSION.md §1).
 #pragma once
 
+#include "l2o/build.hpp"
+
 #include <cstddef>
 #include <string>
 
@@ -12,7 +14,7 @@ enum class Preprocess {
   kLogSign,  // two inputs: (log|g|/p, sgn g) or (-1, e^p g) — the paper's Appendix A
 };
 
-struct OptimizerConfig {
+struct L2O_API OptimizerConfig {
   int layers = 2;   // stacked LSTM layers
   int hidden = 20;  // units per layer; see supported_hidden_sizes()
   Preprocess preprocess = Preprocess::kLogSign;
@@ -36,8 +38,8 @@ struct OptimizerConfig {
 constexpr int kSupportedHidden[] = {4, 8, 16, 20, 32, 40, 64};
 constexpr int kMaxLayers = 8;
 
-std::string to_string(Preprocess p);
-Preprocess parse_preprocess(const std::string& name);  // "none" | "log_sign"
-std::string describe(const OptimizerConfig& c);        // one line, for logs and `l2o info`
+L2O_API std::string to_string(Preprocess p);
+L2O_API Preprocess parse_preprocess(const std::string& name);  // "none" | "log_sign"
+L2O_API std::string describe(const OptimizerConfig& c);        // one line, for logs and `l2o info`
 
 }  // namespace l2o

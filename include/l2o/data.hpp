@@ -2,13 +2,15 @@
 // or not.
 #pragma once
 
+#include "l2o/build.hpp"
+
 #include <cstdint>
 #include <string>
 #include <vector>
 
 namespace l2o {
 
-struct Dataset {
+struct L2O_API Dataset {
   int rows = 0, cols = 0;            // image size (28 x 28)
   std::vector<float> images;         // count x (rows * cols), pixels scaled to [0, 1]
   std::vector<std::uint8_t> labels;  // count, 0..9
@@ -19,14 +21,14 @@ struct Dataset {
 // Reads an IDX3 image file and its IDX1 label file (each optionally gzip-compressed).
 // A missing, truncated or malformed file, or counts that disagree, are refused with an
 // l2o::Error naming the file and the problem.
-Dataset load_idx(const std::string& images_path, const std::string& labels_path);
+L2O_API Dataset load_idx(const std::string& images_path, const std::string& labels_path);
 
 // Where Fashion-MNIST is read from: `dir` if not empty, else $L2O_FASHION_MNIST_DIR, else
 // /usr/share/datasets/fashion-mnist (Debian's package dataset-fashion-mnist).
-std::string fashion_mnist_dir(const std::string& dir = "");
+L2O_API std::string fashion_mnist_dir(const std::string& dir = "");
 
 // The "train" (60,000 images) or "test" (10,000) split. A missing file's message names
 // the package that provides it.
-Dataset load_fashion_mnist(const std::string& split, const std::string& dir = "");
+L2O_API Dataset load_fashion_mnist(const std::string& split, const std::string& dir = "");
 
 }  // namespace l2o

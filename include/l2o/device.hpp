@@ -1,6 +1,8 @@
 // Where l2o computes: the CPU backend (always built, the default) or the CUDA backend.
 #pragma once
 
+#include "l2o/build.hpp"
+
 #include <string>
 
 // cudaStream_t without the CUDA headers: cuda_runtime.h defines cudaStream_t as CUstream_st*.
@@ -16,15 +18,15 @@ enum class Device {
   kCuda,
 };
 
-std::string to_string(Device d);
-Device parse_device(const std::string& name);  // "auto" | "cpu" | "cuda"
+L2O_API std::string to_string(Device d);
+L2O_API Device parse_device(const std::string& name);  // "auto" | "cpu" | "cuda"
 
 // True when this build has the CUDA backend and at least one device is usable. When
 // false and why is given, *why says what is missing (build option or CUDA's error text).
-bool cuda_available(std::string* why = nullptr);
+L2O_API bool cuda_available(std::string* why = nullptr);
 
 // kAuto resolved to the backend that would be used; kCuda checked to be usable (throws
 // l2o::Error with the reason otherwise).
-Device resolve(Device d);
+L2O_API Device resolve(Device d);
 
 }  // namespace l2o

@@ -2,13 +2,15 @@
 // Messages name the offending value and what was expected.
 #pragma once
 
+#include "l2o/build.hpp"
+
 #include <sstream>
 #include <stdexcept>
 #include <string>
 
 namespace l2o {
 
-class Error : public std::runtime_error {
+class L2O_API Error : public std::runtime_error {
  public:
   explicit Error(const std::string& what) : std::runtime_error(what) {}
 };

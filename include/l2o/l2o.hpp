@@ -3,6 +3,7 @@
 
 #include "l2o/baselines.hpp"
 #include "l2o/bfloat16.hpp"
+#include "l2o/build.hpp"
 #include "l2o/checkpoint.hpp"
 #include "l2o/config.hpp"
 #include "l2o/data.hpp"
@@ -11,6 +12,7 @@
 #include "l2o/evaluate.hpp"
 #include "l2o/meta.hpp"
 #include "l2o/optimizer.hpp"
+#include "l2o/plot.hpp"
 #include "l2o/problem.hpp"
 #include "l2o/train.hpp"
 #include "l2o/version.hpp"

@@ -1,6 +1,8 @@
 // Meta-training by truncated backpropagation through time (MISSION.md §1, §3).
 #pragma once
 
+#include "l2o/build.hpp"
+
 #include "l2o/config.hpp"
 #include "l2o/device.hpp"
 #include "l2o/problem.hpp"
@@ -22,7 +24,7 @@ class UnrollBackend;
 // (on the CPU including the per-block phi accumulation it interleaves), the phi reduction
 // (GPU: the cuBLAS products; CPU: the final sum over threads), and the whole unroll with
 // the copy of dL/dphi to the host.
-struct UnrollTimes {
+struct L2O_API UnrollTimes {
   double optimizee_ms = 0, forward_ms = 0, backward_ms = 0, reduction_ms = 0, total_ms = 0;
 };
 
@@ -30,7 +32,7 @@ struct UnrollTimes {
 // first-order meta-gradient of each unroll's loss L = sum_{t=1..T} w_t f(theta_t)
 // (second derivatives of f dropped: the gradients fed to the optimizer are constants).
 // theta and the LSTM state carry from one unroll to the next.
-class Unroller {
+class L2O_API Unroller {
  public:
   // omega: the T weights w_1..w_T (empty: all ones). device kAuto picks CUDA when usable.
   Unroller(const Weights& phi, std::size_t n, int unroll, Device device = Device::kAuto,
@@ -82,7 +84,7 @@ class Unroller {
 };
 
 // Adam on phi (the meta-optimizer), with optional clipping of the gradient's global norm.
-struct AdamOptions {
+struct L2O_API AdamOptions {
   double lr = 1e-3;
   double beta1 = 0.9;
   double beta2 = 0.999;
@@ -90,7 +92,7 @@ struct AdamOptions {
   double clip_norm = 0.0;  // 0: no clipping
 };
 
-class MetaAdam {
+class L2O_API MetaAdam {
  public:
   MetaAdam() = default;
   MetaAdam(std::size_t size, AdamOptions options);

@@ -2,6 +2,8 @@
 // coordinatewise to any flat parameter vector.
 #pragma once
 
+#include "l2o/build.hpp"
+
 #include "l2o/bfloat16.hpp"
 #include "l2o/config.hpp"
 #include "l2o/device.hpp"
@@ -16,7 +18,7 @@ namespace detail {
 class Backend;
 }
 
-class LstmOptimizer {
+class L2O_API LstmOptimizer {
  public:
   // Copies phi into the backend (device memory for CUDA). Device::kCuda without a usable
   // device throws l2o::Error; kAuto falls back to the CPU.

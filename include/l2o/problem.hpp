@@ -1,6 +1,8 @@
 // Optimizees (the functions a learned optimizer minimises) and families of them.
 #pragma once
 
+#include "l2o/build.hpp"
+
 #include "l2o/device.hpp"
 
 #include <cstddef>
@@ -14,7 +16,7 @@ namespace l2o {
 
 // One optimizee f(theta) over a flat vector of size() coordinates, living on one backend:
 // every pointer is host memory for Device::kCpu and device memory for Device::kCuda.
-class Optimizee {
+class L2O_API Optimizee {
  public:
   virtual ~Optimizee() = default;
   virtual std::size_t size() const = 0;
@@ -32,7 +34,7 @@ class Optimizee {
 };
 
 // A distribution over optimizees; sample(seed) is deterministic in the seed.
-class ProblemFamily {
+class L2O_API ProblemFamily {
  public:
   virtual ~ProblemFamily() = default;
   virtual std::string describe() const = 0;
@@ -43,14 +45,14 @@ class ProblemFamily {
 // d-dimensional quadratics (theta is B x d, row-major: N = B d coordinates). The
 // reference code draws W and y from U[0, 1); the paper says IID Gaussian. theta_0 is
 // N(0, theta0_std^2).
-struct QuadraticOptions {
+struct L2O_API QuadraticOptions {
   int dims = 10;
   int batch = 128;
   enum class Dist { kUniform, kNormal } dist = Dist::kUniform;
   double theta0_std = 0.01;
 };
 
-std::unique_ptr<ProblemFamily> make_quadratic_family(const QuadraticOptions& options);
+L2O_API std::unique_ptr<ProblemFamily> make_quadratic_family(const QuadraticOptions& options);
 
 struct Dataset;
 
@@ -61,7 +63,7 @@ struct Dataset;
 // initial weights and biases N(0, init_std^2) redrawn for every optimizee. Parameters are
 // one flat vector: per layer the out x in matrix (row-major) then its bias. score() is
 // the accuracy on the test split.
-struct MlpOptions {
+struct L2O_API MlpOptions {
   std::vector<int> hidden = {20};
   enum class Activation { kSigmoid, kRelu, kTanh } activation = Activation::kSigmoid;
   int batch = 128;
@@ -69,14 +71,14 @@ struct MlpOptions {
   std::string data_dir;  // Fashion-MNIST location, "" for the default (see data.hpp)
 };
 
-std::string to_string(MlpOptions::Activation a);
-MlpOptions::Activation parse_activation(const std::string& name);  // sigmoid | relu | tanh
+L2O_API std::string to_string(MlpOptions::Activation a);
+L2O_API MlpOptions::Activation parse_activation(const std::string& name);  // sigmoid | relu | tanh
 
 // Reads Fashion-MNIST (train and test splits) once and shares it among optimizees.
-std::unique_ptr<ProblemFamily> make_mlp_family(const MlpOptions& options);
+L2O_API std::unique_ptr<ProblemFamily> make_mlp_family(const MlpOptions& options);
 // The same on given data (the test split only feeds score()).
-std::unique_ptr<ProblemFamily> make_mlp_family(const MlpOptions& options,
-                                               std::shared_ptr<const Dataset> train,
-                                               std::shared_ptr<const Dataset> test);
+L2O_API std::unique_ptr<ProblemFamily> make_mlp_family(const MlpOptions& options,
+                                                       std::shared_ptr<const Dataset> train,
+                                                       std::shared_ptr<const Dataset> test);
 
 }  // namespace l2o

@@ -3,6 +3,8 @@
 // validation set, the best phi kept; periodic atomic checkpoints that --resume continues.
 #pragma once
 
+#include "l2o/build.hpp"
+
 #include "l2o/config.hpp"
 #include "l2o/device.hpp"
 #include "l2o/evaluate.hpp"
@@ -16,7 +18,7 @@
 
 namespace l2o {
 
-struct TrainOptions {
+struct L2O_API TrainOptions {
   int steps = 100;          // optimizer steps per optimizee ("epoch")
   int unroll = 20;          // steps per truncation (one meta-step each)
   long long epochs = 1000;  // optimizees to train on
@@ -36,7 +38,7 @@ struct TrainOptions {
   std::uint64_t validation_seed = 0;  // base of the validation set (fixed across runs)
 };
 
-struct TrainProgress {
+struct L2O_API TrainProgress {
   long long epoch, epochs;
   double meta_loss;   // mean unroll loss over the epochs since the last report
   double validation;  // latest validation score (log10 mean final loss), NaN before one
@@ -49,7 +51,7 @@ struct TrainProgress {
   bool idle;
 };
 
-struct TrainSummary {
+struct L2O_API TrainSummary {
   double best_validation;  // log10 mean final loss of the kept phi on the validation set
   long long best_epoch;
   long long epochs_run;  // in this call (after a resume: since the resume)
@@ -59,17 +61,17 @@ struct TrainSummary {
 
 // Trains and writes the best phi to options.out. `report` is called after every epoch
 // (for progress display); it may be empty.
-TrainSummary train(const OptimizerConfig& config, const ProblemFamily& family,
-                   const TrainOptions& options,
-                   const std::function<void(const TrainProgress&)>& report = {});
+L2O_API TrainSummary train(const OptimizerConfig& config, const ProblemFamily& family,
+                           const TrainOptions& options,
+                           const std::function<void(const TrainProgress&)>& report = {});
 
 // The validation run of train: phi for `steps` steps on `count` validation optimizees
 // (seed stream `base`).
-RunResult validation_run(const Weights& phi, const ProblemFamily& family, int steps, int count,
-                         std::uint64_t base, Device device);
+L2O_API RunResult validation_run(const Weights& phi, const ProblemFamily& family, int steps,
+                                 int count, std::uint64_t base, Device device);
 // Its score, the one train selects phi by: log10 of the mean final loss (+inf when a run
 // diverged).
-double validation_score(const Weights& phi, const ProblemFamily& family, int steps, int count,
-                        std::uint64_t base, Device device);
+L2O_API double validation_score(const Weights& phi, const ProblemFamily& family, int steps,
+                                int count, std::uint64_t base, Device device);
 
 }  // namespace l2o

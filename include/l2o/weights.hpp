@@ -1,6 +1,8 @@
 // Weights phi of the LSTM optimizer: one flat float buffer with named views.
 #pragma once
 
+#include "l2o/build.hpp"
+
 #include "l2o/config.hpp"
 #include "l2o/layout.hpp"
 
@@ -11,7 +13,7 @@
 namespace l2o {
 
 // A non-owning view of one matrix (rows x cols, row-major) or vector (cols == 1) of phi.
-struct MatrixView {
+struct L2O_API MatrixView {
   float* data;
   int rows;
   int cols;
@@ -25,7 +27,7 @@ struct MatrixView {
 // against 2 of 6 with kRandom (docs/results/mlp/README.md).
 enum class OutputInit { kRandom, kZero };
 
-class Weights {
+class L2O_API Weights {
  public:
   Weights() = default;
   // All zeros, sized for the configuration (validated).
@@ -58,6 +60,6 @@ class Weights {
   std::vector<float> data_;
 };
 
-WeightLayout layout_of(const OptimizerConfig& config);
+L2O_API WeightLayout layout_of(const OptimizerConfig& config);
 
 }  // namespace l2o

@@ -15,7 +15,7 @@
 #pragma once
 
 #include "l2o/config.hpp"
-#include "l2o/hd.hpp"
+#include "maths/hd.hpp"
 #include "l2o/layout.hpp"
 
 #include <cmath>

@@ -2,17 +2,19 @@
 // any browser shows them).
 #pragma once
 
+#include "l2o/build.hpp"
+
 #include <string>
 #include <vector>
 
 namespace l2o {
 
-struct Series {
+struct L2O_API Series {
   std::string name;
   std::vector<double> y;  // y[k] at x = k
 };
 
-struct PlotOptions {
+struct L2O_API PlotOptions {
   std::string title;
   std::string x_label = "step";
   std::string y_label = "loss";
@@ -22,8 +24,8 @@ struct PlotOptions {
 
 // Renders the series to SVG text. Non-finite and (with log_y) non-positive points are
 // left out of a line.
-std::string render_svg(const std::vector<Series>& series, const PlotOptions& options);
-void write_svg(const std::string& path, const std::vector<Series>& series,
-               const PlotOptions& options);
+L2O_API std::string render_svg(const std::vector<Series>& series, const PlotOptions& options);
+L2O_API void write_svg(const std::string& path, const std::vector<Series>& series,
+                       const PlotOptions& options);
 
 }  // namespace l2o

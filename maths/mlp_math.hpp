@@ -1,7 +1,7 @@
 // Per-element maths of the MLP optimizee, shared by its CPU and CUDA implementations.
 #pragma once
 
-#include "l2o/hd.hpp"
+#include "maths/hd.hpp"
 
 #include <cmath>
 #include <cstdint>

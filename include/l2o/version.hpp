@@ -1,6 +1,0 @@
-#pragma once
-
-#define L2O_VERSION_MAJOR 0
-#define L2O_VERSION_MINOR 1
-#define L2O_VERSION_PATCH 0
-#define L2O_VERSION_STRING "0.1.0"
