@@ -1,8 +1,9 @@
 // The interface each backend implements for the baselines (internal).
 #pragma once
 
-#include "maths/coordinate.hpp"
 #include "l2o/device.hpp"
+#include "l2o/segment.hpp"
+#include "maths/coordinate.hpp"
 
 #include <cstddef>
 #include <memory>
@@ -14,9 +15,10 @@ class BaselineBackend {
  public:
   virtual ~BaselineBackend() = default;
   virtual void zero(float* data, std::size_t count, Stream stream) = 0;
-  // state: state_dim rows of n (row 1 only for Adam); skipped when grad is not finite.
-  virtual void step(const BaselineParams& p, float* theta, const float* grad, float* state,
-                    std::size_t n, Stream stream, int* found_nonfinite) = 0;
+  // One step of `count` tensors, each with state_dim rows of its n (row 1 only for Adam);
+  // skipped as a whole when any gradient of any tensor is not finite.
+  virtual void step(const BaselineParams& p, const Segment<float>* segments, std::size_t count,
+                    Stream stream, int* found_nonfinite) = 0;
 };
 
 std::unique_ptr<BaselineBackend> make_cpu_baseline();

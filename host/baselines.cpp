@@ -2,8 +2,9 @@
 
 #include "backend.hpp"
 #include "baseline_backend.hpp"
-#include "maths/coordinate.hpp"
+#include "cpu_kernels.hpp"
 #include "l2o/error.hpp"
+#include "maths/coordinate.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -59,20 +60,25 @@ class CpuBaseline final : public BaselineBackend {
   void zero(float* data, std::size_t count, Stream) override {
     std::fill(data, data + count, 0.0f);
   }
-  void step(const BaselineParams& p, float* theta, const float* grad, float* state, std::size_t n,
-            Stream, int* found) override {
-    if (!all_finite(grad, n)) {
+  void step(const BaselineParams& p, const Segment<float>* segments, std::size_t count, Stream,
+            int* found) override {
+    const std::vector<cpu::Chunk> chunks = cpu::split(segments, count);
+    if (!cpu::all_finite(segments, chunks)) {
       if (found) *found = 1;
       return;
     }
-    const long long m = static_cast<long long>(n);
-    float dummy = 0.0f;
-    float* s1 = p.kind == 2 ? state + n : nullptr;
-#pragma omp parallel for schedule(static) firstprivate(dummy)
-    for (long long i = 0; i < m; ++i) {
-      float& a = state ? state[i] : dummy;
-      float& b = s1 ? s1[i] : dummy;
-      baseline_update(p, grad[i], theta[i], a, b);
+    const long long m = static_cast<long long>(chunks.size());
+#pragma omp parallel for schedule(dynamic, 1)
+    for (long long c = 0; c < m; ++c) {
+      const Segment<float>& s = segments[chunks[c].segment];
+      float dummy0 = 0.0f, dummy1 = 0.0f;
+      float* s0 = p.kind == 0 ? nullptr : s.state;
+      float* s1 = p.kind == 2 ? s.state + s.n : nullptr;
+      for (std::size_t i = chunks[c].begin; i < chunks[c].end; ++i) {
+        float& a = s0 ? s0[i] : dummy0;
+        float& b = s1 ? s1[i] : dummy1;
+        baseline_update(p, s.grad[i], s.theta[i], a, b);
+      }
     }
   }
 };
@@ -108,9 +114,22 @@ void BaselineOptimizer::reset_state(float* state, std::size_t n, Stream stream) 
 
 void BaselineOptimizer::step(float* theta, const float* grad, float* state, std::size_t n,
                              Stream stream, int* found_nonfinite) {
-  if (n == 0) return;
-  if (!theta || !grad || (state_size(n) > 0 && !state))
-    fail(to_string(config_.kind), " step: null pointer for n = ", n);
+  const Segment<float> one{theta, grad, state, n};
+  step(&one, 1, stream, found_nonfinite);
+}
+
+void BaselineOptimizer::step(const Segment<float>* segments, std::size_t count, Stream stream,
+                             int* found_nonfinite) {
+  if (count > 0 && !segments) fail(to_string(config_.kind), " step: null segment list");
+  std::size_t total = 0;
+  for (std::size_t k = 0; k < count; ++k) {
+    const Segment<float>& s = segments[k];
+    if (s.n > 0 && (!s.theta || !s.grad || (state_size(s.n) > 0 && !s.state)))
+      fail(to_string(config_.kind), " step: null pointer in tensor ", k, " of ", count,
+           " (n = ", s.n, ")");
+    total += s.n;
+  }
+  if (total == 0) return;
   ++t_;
   const BaselineConfig& c = config_;
   BaselineParams p{static_cast<int>(c.kind),
@@ -122,7 +141,7 @@ void BaselineOptimizer::step(float* theta, const float* grad, float* state, std:
                    c.eps,
                    static_cast<float>(1.0 - std::pow(double(c.beta1), double(t_))),
                    static_cast<float>(1.0 - std::pow(double(c.beta2), double(t_)))};
-  backend_->step(p, theta, grad, state, n, stream, found_nonfinite);
+  backend_->step(p, segments, count, stream, found_nonfinite);
 }
 
 }  // namespace l2o

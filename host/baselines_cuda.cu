@@ -1,6 +1,7 @@
 #include "baseline_backend.hpp"
 #include "cuda_check.hpp"
 #include "cuda_flags.hpp"
+#include "cuda_segments.hpp"
 
 #include "kernels/baseline_kernels.cuh"
 #include "kernels/step_kernels.cuh"
@@ -10,8 +11,6 @@
 namespace l2o {
 namespace detail {
 namespace {
-
-constexpr int kThreads = 256;
 
 class CudaBaseline final : public BaselineBackend {
  public:
@@ -23,21 +22,24 @@ class CudaBaseline final : public BaselineBackend {
   void zero(float* data, std::size_t count, Stream stream) override {
     L2O_CUDA_CHECK(cudaMemsetAsync(data, 0, count * sizeof(float), stream));
   }
-  void step(const BaselineParams& p, float* theta, const float* grad, float* state, std::size_t n,
+  void step(const BaselineParams& p, const Segment<float>* segments, std::size_t count,
             Stream stream, int* found) override {
-    // The flag of this stream, locked until the three enqueues are done (cuda_flags.hpp).
+    const auto tables = segment_tables<float>(segments, count);
+    // The flag of this stream, locked until the enqueues are done (cuda_flags.hpp).
     const StreamFlags::Lease lease = flags_.get(stream);
     int* flag = lease.flag;
     L2O_CUDA_CHECK(cudaMemsetAsync(flag, 0, sizeof(int), stream));
-    const std::size_t want = (n + kThreads - 1) / kThreads;
-    const int blocks = static_cast<int>(std::min<std::size_t>(want, 8 * std::size_t(sms_)));
-    kernels::l2o_check_finite_kernel<<<blocks, kThreads, 0, stream>>>(grad, n, flag);
-    L2O_CUDA_CHECK_LAUNCH();
-    float* s0 = p.kind == 0 ? nullptr : state;
-    float* s1 = p.kind == 2 ? state + n : nullptr;
-    kernels::l2o_baseline_step_kernel<<<blocks, kThreads, 0, stream>>>(p, theta, grad, s0, s1, n,
-                                                                       flag, found);
-    L2O_CUDA_CHECK_LAUNCH();
+    for (const auto& t : tables) {
+      kernels::l2o_check_finite_kernel<<<kernels::grid_for(t.first_tile[t.count], sms_, 8),
+                                         kernels::kBlockThreads, 0, stream>>>(t, flag);
+      L2O_CUDA_CHECK_LAUNCH();
+    }
+    for (const auto& t : tables) {
+      kernels::l2o_baseline_step_kernel<<<kernels::grid_for(t.first_tile[t.count], sms_, 8),
+                                          kernels::kBlockThreads, 0, stream>>>(p, t, flag, found);
+      L2O_CUDA_CHECK_LAUNCH();
+      found = nullptr;  // reported once, by the first table's kernel
+    }
   }
 
  private:

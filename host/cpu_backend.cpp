@@ -17,22 +17,26 @@ namespace {
 
 using cpu::kLanes;
 
+// Coordinates [begin, end) of one tensor: whole blocks of kLanes, then (in the tensor's
+// last chunk) the partial block, run on zero-padded copies of which only the real lanes
+// are copied back. Every coordinate goes through the same step_block whatever the
+// chunking, so results depend neither on it nor on the thread count.
 template <int H, class S>
-void step_all(const cpu::StepArgs& a, float* theta, const float* grad, S* state, std::size_t n) {
-  const std::size_t full = n / kLanes * kLanes, rest = n - full;
-  cpu::step_blocks<H, S>(a, theta, grad, state, state, full, n);
+void step_chunk(const cpu::StepArgs& a, const Segment<S>& s, std::size_t begin, std::size_t end) {
+  const std::size_t full = begin + (end - begin) / kLanes * kLanes, rest = end - full;
+  for (std::size_t i = begin; i < full; i += kLanes)
+    cpu::step_block<H, S>(a, s.theta + i, s.grad + i, s.state + i, s.state + i, s.n);
   if (rest == 0) return;
-  // The last partial block runs on zero-padded copies; only its real lanes are copied back.
   const int rows = 2 * a.layout.layers * H;
   std::vector<S> st(static_cast<std::size_t>(rows) * kLanes, S{});
   float th[kLanes] = {}, gr[kLanes] = {};
   const std::size_t bytes = rest * sizeof(S);
-  for (int k = 0; k < rows; ++k) std::memcpy(&st[k * kLanes], state + k * n + full, bytes);
-  std::memcpy(th, theta + full, rest * sizeof(float));
-  std::memcpy(gr, grad + full, rest * sizeof(float));
+  for (int k = 0; k < rows; ++k) std::memcpy(&st[k * kLanes], s.state + k * s.n + full, bytes);
+  std::memcpy(th, s.theta + full, rest * sizeof(float));
+  std::memcpy(gr, s.grad + full, rest * sizeof(float));
   cpu::step_block<H, S>(a, th, gr, st.data(), st.data(), kLanes);
-  for (int k = 0; k < rows; ++k) std::memcpy(state + k * n + full, &st[k * kLanes], bytes);
-  std::memcpy(theta + full, th, rest * sizeof(float));
+  for (int k = 0; k < rows; ++k) std::memcpy(s.state + k * s.n + full, &st[k * kLanes], bytes);
+  std::memcpy(s.theta + full, th, rest * sizeof(float));
 }
 
 class CpuBackend final : public Backend {
@@ -46,9 +50,10 @@ class CpuBackend final : public Backend {
 
   void zero(void* data, std::size_t bytes, Stream) override { std::memset(data, 0, bytes); }
 
-  void step(float* theta, const float* grad, void* state, StateFormat format, std::size_t n, Stream,
+  void step(const SegmentRef* segments, std::size_t count, StateFormat format, Stream,
             int* found_nonfinite) override {
-    skipped_ = !all_finite(grad, n);
+    const std::vector<cpu::Chunk> chunks = cpu::split(segments, count);
+    skipped_ = !cpu::all_finite(segments, chunks);
     if (skipped_) {
       if (found_nonfinite) *found_nonfinite = 1;
       return;
@@ -56,15 +61,28 @@ class CpuBackend final : public Backend {
     dispatch_hidden(args_.layout.hidden, [&](auto h) {
       constexpr int H = decltype(h)::value;
       if (format == StateFormat::kBFloat16)
-        step_all<H>(args_, theta, grad, static_cast<bfloat16*>(state), n);
+        run<H, bfloat16>(segments, chunks);
       else
-        step_all<H>(args_, theta, grad, static_cast<float*>(state), n);
+        run<H, float>(segments, chunks);
     });
   }
 
   bool last_step_skipped() override { return skipped_; }
 
  private:
+  // One parallel pass over every chunk of every tensor.
+  template <int H, class S>
+  void run(const SegmentRef* segments, const std::vector<cpu::Chunk>& chunks) {
+    const long long m = static_cast<long long>(chunks.size());
+#pragma omp parallel for schedule(dynamic, 1)
+    for (long long c = 0; c < m; ++c) {
+      const cpu::Chunk& k = chunks[c];
+      const SegmentRef& r = segments[k.segment];
+      const Segment<S> s{r.theta, r.grad, static_cast<S*>(r.state), r.n};
+      step_chunk<H, S>(args_, s, k.begin, k.end);
+    }
+  }
+
   std::vector<float> phi_;
   cpu::StepArgs args_{};
   bool skipped_ = false;

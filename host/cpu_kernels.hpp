@@ -6,9 +6,11 @@
 #include "maths/simd_pack.hpp"
 
 #include "l2o/config.hpp"
-#include "maths/coordinate.hpp"
+#include "l2o/segment.hpp"
 #include "l2o/weights.hpp"
+#include "maths/coordinate.hpp"
 
+#include <algorithm>
 #include <cstddef>
 #include <vector>
 
@@ -79,6 +81,36 @@ void step_blocks(const StepArgs& a, float* theta, const float* grad, const S* sr
     const std::size_t i0 = static_cast<std::size_t>(b) * kLanes;
     step_block<H, S>(a, theta + i0, grad + i0, src + i0, dst + i0, ld);
   }
+}
+
+// A piece of one tensor of a multi-tensor step: coordinates [begin, end) of segment
+// `segment`. Chunks start at multiples of kChunk within their tensor, so they hold whole
+// blocks of kLanes but for the tensor's last one.
+struct Chunk {
+  std::size_t segment, begin, end;
+};
+constexpr std::size_t kChunk = 64 * kLanes;
+
+template <class S>
+std::vector<Chunk> split(const Segment<S>* segments, std::size_t count) {
+  std::vector<Chunk> chunks;
+  for (std::size_t s = 0; s < count; ++s)
+    for (std::size_t b = 0; b < segments[s].n; b += kChunk)
+      chunks.push_back({s, b, std::min(b + kChunk, segments[s].n)});
+  return chunks;
+}
+
+// True when every gradient of every chunk is finite (one parallel pass).
+template <class S>
+bool all_finite(const Segment<S>* segments, const std::vector<Chunk>& chunks) {
+  int bad = 0;
+  const long long m = static_cast<long long>(chunks.size());
+#pragma omp parallel for reduction(| : bad) schedule(static)
+  for (long long c = 0; c < m; ++c) {
+    const float* g = segments[chunks[c].segment].grad;
+    for (std::size_t i = chunks[c].begin; i < chunks[c].end; ++i) bad |= !is_finite(g[i]);
+  }
+  return !bad;
 }
 
 // Where the backward of one block of coordinates puts what the phi reduction needs, for

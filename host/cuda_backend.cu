@@ -4,17 +4,19 @@
 #include "backend.hpp"
 #include "cuda_check.hpp"
 #include "cuda_flags.hpp"
+#include "cuda_segments.hpp"
 #include "dispatch.hpp"
 
 #include "kernels/step_kernels.cuh"
 
 #include <algorithm>
+#include <type_traits>
 
 namespace l2o {
 namespace detail {
 namespace {
 
-constexpr int kThreads = 256;
+using kernels::kBlockThreads;
 
 class CudaBackend final : public Backend {
  public:
@@ -35,9 +37,9 @@ class CudaBackend final : public Backend {
     params_ = {phi_.data(), phi.layout(), PreprocessParams::from(c), c.forget_bias, c.output_scale};
     dispatch_hidden(c.hidden, [&](auto h) {
       constexpr int H = decltype(h)::value;
-      per_sm_[0] = resident_blocks_per_sm(kernels::l2o_lstm_step_kernel<H, float>, kThreads,
+      per_sm_[0] = resident_blocks_per_sm(kernels::l2o_lstm_step_kernel<H, float>, kBlockThreads,
                                           smem_bytes(), "the LSTM step kernel");
-      per_sm_[1] = resident_blocks_per_sm(kernels::l2o_lstm_step_kernel<H, bfloat16>, kThreads,
+      per_sm_[1] = resident_blocks_per_sm(kernels::l2o_lstm_step_kernel<H, bfloat16>, kBlockThreads,
                                           smem_bytes(), "the LSTM step kernel (bfloat16 state)");
     });
   }
@@ -46,31 +48,12 @@ class CudaBackend final : public Backend {
     L2O_CUDA_CHECK(cudaMemsetAsync(data, 0, bytes, stream));
   }
 
-  void step(float* theta, const float* grad, void* state, StateFormat format, std::size_t n,
-            Stream stream, int* found_nonfinite) override {
-    // The flag of this stream, locked until the three enqueues are done (cuda_flags.hpp).
-    const StreamFlags::Lease lease = flags_.get(stream);
-    int* flag = lease.flag;
-    L2O_CUDA_CHECK(cudaMemsetAsync(flag, 0, sizeof(int), stream));
-    const std::size_t want = (n + kThreads - 1) / kThreads;
-    const std::size_t sms = static_cast<std::size_t>(sms_);
-    const int check_blocks = static_cast<int>(std::min<std::size_t>(want, 4 * sms));
-    kernels::l2o_check_finite_kernel<<<check_blocks, kThreads, 0, stream>>>(grad, n, flag);
-    L2O_CUDA_CHECK_LAUNCH();
-    // One wave of resident blocks, each looping over coordinates: phi is copied into
-    // shared memory once per block, not once per 256 coordinates.
-    const bool bf16 = format == StateFormat::kBFloat16;
-    const int blocks = static_cast<int>(std::min<std::size_t>(want, sms * per_sm_[bf16]));
-    dispatch_hidden(params_.layout.hidden, [&](auto h) {
-      constexpr int H = decltype(h)::value;
-      if (bf16)
-        kernels::l2o_lstm_step_kernel<H><<<blocks, kThreads, smem_bytes(), stream>>>(
-            params_, theta, grad, static_cast<bfloat16*>(state), n, flag, found_nonfinite);
-      else
-        kernels::l2o_lstm_step_kernel<H><<<blocks, kThreads, smem_bytes(), stream>>>(
-            params_, theta, grad, static_cast<float*>(state), n, flag, found_nonfinite);
-      L2O_CUDA_CHECK_LAUNCH();
-    });
+  void step(const SegmentRef* segments, std::size_t count, StateFormat format, Stream stream,
+            int* found_nonfinite) override {
+    if (format == StateFormat::kBFloat16)
+      enqueue<bfloat16>(segments, count, stream, found_nonfinite);
+    else
+      enqueue<float>(segments, count, stream, found_nonfinite);
   }
 
   // The flag of the most recent step() call, read on that call's stream.
@@ -85,6 +68,33 @@ class CudaBackend final : public Backend {
 
  private:
   std::size_t smem_bytes() const { return params_.layout.count() * sizeof(float); }
+
+  // Clear the stream's flag, check every table, then step every table: the check of all
+  // tensors precedes any update, so a non-finite gradient anywhere skips every tensor.
+  template <class S>
+  void enqueue(const SegmentRef* segments, std::size_t count, Stream stream, int* found) {
+    const auto tables = segment_tables<S>(segments, count);
+    // The flag of this stream, locked until the enqueues are done (cuda_flags.hpp).
+    const StreamFlags::Lease lease = flags_.get(stream);
+    int* flag = lease.flag;
+    L2O_CUDA_CHECK(cudaMemsetAsync(flag, 0, sizeof(int), stream));
+    for (const auto& t : tables) {
+      kernels::l2o_check_finite_kernel<<<kernels::grid_for(t.first_tile[t.count], sms_, 4),
+                                         kBlockThreads, 0, stream>>>(t, flag);
+      L2O_CUDA_CHECK_LAUNCH();
+    }
+    const int per_sm = per_sm_[std::is_same<S, bfloat16>::value];
+    dispatch_hidden(params_.layout.hidden, [&](auto h) {
+      constexpr int H = decltype(h)::value;
+      for (const auto& t : tables) {
+        kernels::l2o_lstm_step_kernel<H, S>
+            <<<kernels::grid_for(t.first_tile[t.count], sms_, per_sm), kBlockThreads, smem_bytes(),
+               stream>>>(params_, t, flag, found);
+        L2O_CUDA_CHECK_LAUNCH();
+        found = nullptr;  // reported once, by the first table's kernel
+      }
+    });
+  }
 
   int device_ = 0;
   int sms_ = 1;

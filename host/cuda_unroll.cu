@@ -17,7 +17,7 @@ namespace l2o {
 namespace detail {
 namespace {
 
-constexpr int kThreads = 256;
+constexpr int kThreads = kernels::kBlockThreads;  // kernels/launch.cuh
 
 // Phase timing with CUDA events on one stream: each begin/end pair is two events, summed
 // by totals() once the stream has reached them.

@@ -4,6 +4,7 @@
 #include "cuda_check.hpp"
 #include "mlp.hpp"
 
+#include "kernels/launch.cuh"
 #include "kernels/mlp_kernels.cuh"
 
 #include <cub/device/device_reduce.cuh>
@@ -16,7 +17,7 @@ namespace l2o {
 namespace detail {
 namespace {
 
-constexpr int kThreads = 256;
+constexpr int kThreads = kernels::kBlockThreads;  // kernels/launch.cuh
 
 struct DeviceDataset {
   DeviceArray<float> images;

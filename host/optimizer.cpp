@@ -4,6 +4,9 @@
 #include "l2o/error.hpp"
 #include "nvtx.hpp"
 
+#include <type_traits>
+#include <vector>
+
 namespace l2o {
 
 LstmOptimizer::LstmOptimizer(const Weights& phi, Device device) : phi_(phi) {
@@ -58,24 +61,48 @@ void LstmOptimizer::reset_state(bfloat16* state, std::size_t n, Stream stream) c
   reset_any(state, StateFormat::kBFloat16, n, stream);
 }
 
-void LstmOptimizer::step_any(float* theta, const float* grad, void* state, StateFormat format,
-                             std::size_t n, Stream stream, int* found_nonfinite) {
+template <class S>
+void LstmOptimizer::step_segments(const Segment<S>* segments, std::size_t count, Stream stream,
+                                  int* found_nonfinite) {
   L2O_NVTX_RANGE("l2o step");
-  if (n == 0) return;
-  if (!theta || !grad || !state)
-    fail("step: null pointer for n = ", n, " (theta ", static_cast<const void*>(theta), ", grad ",
-         static_cast<const void*>(grad), ", state ", static_cast<const void*>(state), ")");
-  backend_->step(theta, grad, state, format, n, stream, found_nonfinite);
+  if (count > 0 && !segments) fail("step: null segment list for ", count, " tensors");
+  std::vector<detail::SegmentRef> refs(count);
+  std::size_t total = 0;
+  for (std::size_t k = 0; k < count; ++k) {
+    const Segment<S>& s = segments[k];
+    if (s.n > 0 && (!s.theta || !s.grad || !s.state))
+      fail("step: null pointer in tensor ", k, " of ", count, " (n = ", s.n, "; theta ",
+           static_cast<const void*>(s.theta), ", grad ", static_cast<const void*>(s.grad),
+           ", state ", static_cast<const void*>(s.state), ")");
+    refs[k] = {s.theta, s.grad, s.state, s.n};
+    total += s.n;
+  }
+  if (total == 0) return;
+  backend_->step(refs.data(), count,
+                 std::is_same<S, bfloat16>::value ? StateFormat::kBFloat16 : StateFormat::kFloat32,
+                 stream, found_nonfinite);
 }
 
 void LstmOptimizer::step(float* theta, const float* grad, float* state, std::size_t n,
                          Stream stream, int* found_nonfinite) {
-  step_any(theta, grad, state, StateFormat::kFloat32, n, stream, found_nonfinite);
+  const Segment<float> one{theta, grad, state, n};
+  step_segments(&one, 1, stream, found_nonfinite);
 }
 
 void LstmOptimizer::step(float* theta, const float* grad, bfloat16* state, std::size_t n,
                          Stream stream, int* found_nonfinite) {
-  step_any(theta, grad, state, StateFormat::kBFloat16, n, stream, found_nonfinite);
+  const Segment<bfloat16> one{theta, grad, state, n};
+  step_segments(&one, 1, stream, found_nonfinite);
+}
+
+void LstmOptimizer::step(const Segment<float>* segments, std::size_t count, Stream stream,
+                         int* found_nonfinite) {
+  step_segments(segments, count, stream, found_nonfinite);
+}
+
+void LstmOptimizer::step(const Segment<bfloat16>* segments, std::size_t count, Stream stream,
+                         int* found_nonfinite) {
+  step_segments(segments, count, stream, found_nonfinite);
 }
 
 bool LstmOptimizer::last_step_skipped() {

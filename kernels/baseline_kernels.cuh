@@ -3,6 +3,7 @@
 // Reference: the CPU loop in host/baselines.cpp.
 #pragma once
 
+#include "kernels/step_kernels.cuh"
 #include "maths/coordinate.hpp"
 
 #include <cstddef>
@@ -10,23 +11,24 @@
 namespace l2o {
 namespace kernels {
 
-static __global__ void __launch_bounds__(256)
-    l2o_baseline_step_kernel(BaselineParams p, float* __restrict__ theta,
-                             const float* __restrict__ grad, float* __restrict__ s0,
-                             float* __restrict__ s1, std::size_t n, const int* __restrict__ skip,
-                             int* found) {
+// The baseline step of every tensor of the table; the state of tensor s is s0 = state[s]
+// (momentum / mean square / Adam's m) and, for Adam, s1 = state[s] + n[s] (v).
+static __global__ void __launch_bounds__(kTile)
+    l2o_baseline_step_kernel(BaselineParams p, const SegmentTable<float> t,
+                             const int* __restrict__ skip, int* found) {
   if (*skip) {
     if (found && blockIdx.x == 0 && threadIdx.x == 0) *found = 1;
     return;
   }
-  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n;
-       i += std::size_t(gridDim.x) * blockDim.x) {
-    float a = s0 ? s0[i] : 0.0f, b = s1 ? s1[i] : 0.0f, t = theta[i];
-    baseline_update(p, grad[i], t, a, b);
-    theta[i] = t;
+  for_each_coordinate(t, [&](int s, std::size_t i) {
+    float* s0 = p.kind == 0 ? nullptr : t.state[s];
+    float* s1 = p.kind == 2 ? t.state[s] + t.n[s] : nullptr;
+    float a = s0 ? s0[i] : 0.0f, b = s1 ? s1[i] : 0.0f, th = t.theta[s][i];
+    baseline_update(p, t.grad[s][i], th, a, b);
+    t.theta[s][i] = th;
     if (s0) s0[i] = a;
     if (s1) s1[i] = b;
-  }
+  });
 }
 
 }  // namespace kernels

@@ -5,6 +5,7 @@
 // Reference: the CPU backend (host/cpu_backend.cpp), compared in tests/test_cuda.cpp.
 #pragma once
 
+#include "kernels/launch.cuh"
 #include "l2o/bfloat16.hpp"
 #include "maths/coordinate.hpp"
 
@@ -44,14 +45,45 @@ struct CoordStateIO<bfloat16> {
   }
 };
 
-// Sets *flag = 1 when any of g[0..n) is NaN or +-Inf. Nothing is written otherwise, so
-// the caller clears the flag first.
-static __global__ void l2o_check_finite_kernel(const float* __restrict__ g, std::size_t n,
-                                               int* flag) {
+// The tensors of one multi-tensor step, passed by value as a kernel parameter (up to
+// kMaxSegments per launch: ~10 KB, within the 32 KB that CUDA 12.1+ allows on Volta and
+// later). The coordinates of all tensors form one sequence of tiles of kTile (the block
+// size): tensor s owns tiles [first_tile[s], first_tile[s + 1]). Blocks stride over the
+// tiles in increasing order, so each finds its tensor by walking forward.
+constexpr int kMaxSegments = 256;
+constexpr int kTile = kBlockThreads;  // coordinates per tile: one per thread of a block
+
+template <class S>
+struct SegmentTable {
+  int count;
+  float* theta[kMaxSegments];
+  const float* grad[kMaxSegments];
+  S* state[kMaxSegments];
+  std::size_t n[kMaxSegments];
+  std::size_t first_tile[kMaxSegments + 1];
+};
+static_assert(sizeof(SegmentTable<float>) < 32 * 1024 - 512, "segment table too large");
+
+// Calls f(segment, i) for every coordinate i of every tensor of the table that falls to
+// this thread (one coordinate per thread and tile).
+template <class Table, class F>
+__device__ __forceinline__ void for_each_coordinate(const Table& t, F&& f) {
+  const std::size_t tiles = t.first_tile[t.count];
+  int seg = 0;
+  for (std::size_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+    while (tile >= t.first_tile[seg + 1]) ++seg;
+    const std::size_t i = (tile - t.first_tile[seg]) * kTile + threadIdx.x;
+    if (i < t.n[seg]) f(seg, i);
+  }
+}
+
+// Sets *flag = 1 when any gradient of the table is NaN or +-Inf. Nothing is written
+// otherwise, so the caller clears the flag first.
+template <class S>
+__global__ void __launch_bounds__(kTile)
+    l2o_check_finite_kernel(const SegmentTable<S> t, int* flag) {
   bool bad = false;
-  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n;
-       i += std::size_t(gridDim.x) * blockDim.x)
-    bad |= !is_finite(g[i]);
+  for_each_coordinate(t, [&](int s, std::size_t i) { bad |= !is_finite(t.grad[s][i]); });
   if (__syncthreads_or(bad) && threadIdx.x == 0) *flag = 1;
 }
 
@@ -63,9 +95,19 @@ __device__ __forceinline__ void load_phi_quads(const StepParams& p, float* s_phi
   __syncthreads();
 }
 
-// The body of both forward kernels (this step and the unroll's forward step): phi into
-// shared memory as quads, then theta[i] += g(grad[i], state; phi) for this block's
-// coordinates, the state of coordinate i read and written through state_of(i).
+// One coordinate of a forward step: theta += g(grad, state; phi), the state read and
+// written through io. s_phi: phi in shared memory as quads.
+template <int H, class IO>
+__device__ __forceinline__ void forward_one(const StepParams& p, const float* s_phi, float& theta,
+                                            float grad, IO& io) {
+  float x[2] = {0.0f, 0.0f};
+  preprocess(grad, p.pre, x);
+  theta += lstm_forward_step<H>(QuadPhi{s_phi}, p.layout, p.forget_bias, p.output_scale, x, io);
+}
+
+// The body of the unroll's forward kernel: phi into shared memory as quads, then
+// forward_one for this block's coordinates, the state of coordinate i read and written
+// through state_of(i).
 template <int H, class StateOf>
 __device__ __forceinline__ void forward_coordinates(const StepParams& p, float* __restrict__ theta,
                                                     const float* __restrict__ grad, std::size_t n,
@@ -74,27 +116,28 @@ __device__ __forceinline__ void forward_coordinates(const StepParams& p, float* 
   load_phi_quads(p, s_phi);
   for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n;
        i += std::size_t(gridDim.x) * blockDim.x) {
-    float x[2] = {0.0f, 0.0f};
-    preprocess(grad[i], p.pre, x);
     auto io = state_of(i);
-    theta[i] +=
-        lstm_forward_step<H>(QuadPhi{s_phi}, p.layout, p.forget_bias, p.output_scale, x, io);
+    forward_one<H>(p, s_phi, theta[i], grad[i], io);
   }
 }
 
-// theta += g(grad, state; phi) for every coordinate, unless *skip is set by the check
-// kernel, in which case nothing changes and *found (if given) is set to 1.
+// The step of every tensor of the table (a single-tensor step is a table of one), unless
+// *skip is set by the check kernel, in which case nothing changes and *found (if given)
+// is set to 1. The state of tensor s is S (float or bfloat16), row k of coordinate i at
+// state[s][k * n[s] + i].
 template <int H, class S>
-__global__ void __launch_bounds__(256)
-    l2o_lstm_step_kernel(StepParams p, float* __restrict__ theta, const float* __restrict__ grad,
-                         S* __restrict__ state, std::size_t n, const int* __restrict__ skip,
+__global__ void __launch_bounds__(kTile)
+    l2o_lstm_step_kernel(StepParams p, const SegmentTable<S> t, const int* __restrict__ skip,
                          int* found) {
   if (*skip) {
     if (found && blockIdx.x == 0 && threadIdx.x == 0) *found = 1;
     return;
   }
-  forward_coordinates<H>(p, theta, grad, n, [=](std::size_t i) {
-    return CoordStateIO<S>{state + i, n};
+  extern __shared__ __align__(16) float s_phi[];
+  load_phi_quads(p, s_phi);
+  for_each_coordinate(t, [&](int s, std::size_t i) {
+    CoordStateIO<S> io{t.state[s] + i, t.n[s]};
+    forward_one<H>(p, s_phi, t.theta[s][i], t.grad[s][i], io);
   });
 }
 

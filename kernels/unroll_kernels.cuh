@@ -62,7 +62,7 @@ __device__ __forceinline__ void load_phi(const StepParams& p, float* s_phi) {
 
 // theta += g_t; state read from src (tape slot t), written to dst (slot t + 1).
 template <int H>
-__global__ void __launch_bounds__(256)
+__global__ void __launch_bounds__(kBlockThreads)
     l2o_unroll_forward_kernel(StepParams p, float* __restrict__ theta,
                               const float* __restrict__ grad, const float* __restrict__ src,
                               float* __restrict__ dst, std::size_t n) {
@@ -74,7 +74,7 @@ __global__ void __launch_bounds__(256)
 // Backward of step t: lambda += w_{t+1} grad_{t+1}; then lstm_backward_step from the
 // state entering step t, with the carried state gradients updated in place.
 template <int H>
-__global__ void __launch_bounds__(256)
+__global__ void __launch_bounds__(kBlockThreads)
     l2o_unroll_backward_kernel(StepParams p, const float* __restrict__ grad_t,
                                const float* __restrict__ grad_next, float omega_next,
                                const float* __restrict__ state_t, std::size_t n,

@@ -1,11 +1,11 @@
 // bfloat16 state storage: the rounding against an independent reference, the SIMD
 // load/store against the scalar conversion, and the CPU step with bfloat16 state against
 // the fp32 step (which tests/test_cpu_step.cpp checks against the double reference).
-#include "maths/simd_pack.hpp"
 #include "l2o/bfloat16.hpp"
-#include "maths/coordinate.hpp"
 #include "l2o/optimizer.hpp"
+#include "maths/coordinate.hpp"
 #include "maths/random.hpp"
+#include "maths/simd_pack.hpp"
 #include "random_inputs.hpp"
 
 #include <gtest/gtest.h>

@@ -1,8 +1,8 @@
 // The per-coordinate maths of coordinate.hpp (shared by both backends) against the naive
 // double-precision reference of reference.hpp.
+#include "l2o/weights.hpp"
 #include "maths/coordinate.hpp"
 #include "maths/random.hpp"
-#include "l2o/weights.hpp"
 #include "reference.hpp"
 
 #include <gtest/gtest.h>

@@ -2,13 +2,13 @@
 // double reference). Skipped, visibly, where no CUDA device is usable.
 #include "cuda_test_util.hpp"
 #include "l2o/bfloat16.hpp"
-#include "maths/coordinate.hpp"
 #include "l2o/data.hpp"
 #include "l2o/device.hpp"
 #include "l2o/error.hpp"
 #include "l2o/meta.hpp"
 #include "l2o/optimizer.hpp"
 #include "l2o/problem.hpp"
+#include "maths/coordinate.hpp"
 #include "maths/random.hpp"
 #include "random_inputs.hpp"
 

@@ -5,11 +5,11 @@
 #include "cuda_test_util.hpp"
 #include "l2o/baselines.hpp"
 #include "l2o/bfloat16.hpp"
-#include "maths/coordinate.hpp"
 #include "l2o/error.hpp"
 #include "l2o/meta.hpp"
 #include "l2o/optimizer.hpp"
 #include "l2o/problem.hpp"
+#include "maths/coordinate.hpp"
 #include "maths/random.hpp"
 #include "random_inputs.hpp"
 

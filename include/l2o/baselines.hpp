@@ -5,6 +5,7 @@
 #include "l2o/build.hpp"
 
 #include "l2o/device.hpp"
+#include "l2o/segment.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -54,6 +55,12 @@ class L2O_API BaselineOptimizer {
   // whole step and sets *found_nonfinite, and steps on several streams at once each have
   // their own check. Adam's step count is one per object: one object per optimizee.
   void step(float* theta, const float* grad, float* state, std::size_t n, Stream stream = nullptr,
+            int* found_nonfinite = nullptr);
+  // One step of `count` tensors at once (a model's parameter list), each with its own
+  // state of state_size(n) floats: one kernel launch on CUDA (for up to 256 tensors), one
+  // parallel pass on the CPU. A non-finite gradient in any tensor skips every tensor.
+  // Counts as one step for Adam's bias correction.
+  void step(const Segment<float>* segments, std::size_t count, Stream stream = nullptr,
             int* found_nonfinite = nullptr);
 
  private:

@@ -7,6 +7,7 @@
 #include "l2o/bfloat16.hpp"
 #include "l2o/config.hpp"
 #include "l2o/device.hpp"
+#include "l2o/segment.hpp"
 #include "l2o/weights.hpp"
 
 #include <cstddef>
@@ -70,6 +71,16 @@ class L2O_API LstmOptimizer {
   void step(float* theta, const float* grad, bfloat16* state, std::size_t n,
             Stream stream = nullptr, int* found_nonfinite = nullptr);
 
+  // One step of `count` tensors at once (a model's parameter list), each with its own state
+  // of state_size(n) values (n its size): one kernel launch on CUDA (for up to 256
+  // tensors; more take one launch per 256), one parallel pass on the CPU. Each tensor
+  // comes out bit for bit as from the single-tensor step. A non-finite gradient in any
+  // tensor skips the step of every tensor. Tensors with n = 0 are allowed.
+  void step(const Segment<float>* segments, std::size_t count, Stream stream = nullptr,
+            int* found_nonfinite = nullptr);
+  void step(const Segment<bfloat16>* segments, std::size_t count, Stream stream = nullptr,
+            int* found_nonfinite = nullptr);
+
   // Whether the most recent step() call was skipped for a non-finite gradient. On CUDA
   // this waits for that step (on its stream) to finish. With steps on several streams at
   // once, "most recent" is the last call made: pass found_nonfinite to each step instead.
@@ -77,8 +88,9 @@ class L2O_API LstmOptimizer {
 
  private:
   void reset_any(void* state, StateFormat format, std::size_t n, Stream stream) const;
-  void step_any(float* theta, const float* grad, void* state, StateFormat format, std::size_t n,
-                Stream stream, int* found_nonfinite);
+  template <class S>
+  void step_segments(const Segment<S>* segments, std::size_t count, Stream stream,
+                     int* found_nonfinite);
 
   Weights phi_;
   Device device_;

@@ -1,0 +1,39 @@
+// The segment tables of a multi-tensor step on CUDA (internal): the tensors of one call
+// in groups of up to kernels::kMaxSegments, one table (kernel parameter) per group.
+#pragma once
+
+#include "kernels/step_kernels.cuh"
+#include "l2o/error.hpp"
+#include "l2o/segment.hpp"
+
+#include <cstddef>
+#include <vector>
+
+namespace l2o {
+namespace detail {
+
+// S: the state type the kernels see; segments' state pointers are converted to it.
+template <class S, class T>
+std::vector<kernels::SegmentTable<S>> segment_tables(const Segment<T>* segments,
+                                                     std::size_t count) {
+  std::vector<kernels::SegmentTable<S>> tables;
+  for (std::size_t k = 0; k < count; ++k) {
+    if (segments[k].n == 0) continue;
+    if (tables.empty() || tables.back().count == kernels::kMaxSegments) {
+      tables.emplace_back();
+      tables.back().count = 0;
+      tables.back().first_tile[0] = 0;
+    }
+    kernels::SegmentTable<S>& t = tables.back();
+    const int s = t.count++;
+    t.theta[s] = segments[k].theta;
+    t.grad[s] = segments[k].grad;
+    t.state[s] = static_cast<S*>(segments[k].state);
+    t.n[s] = segments[k].n;
+    t.first_tile[s + 1] = t.first_tile[s] + (segments[k].n + kernels::kTile - 1) / kernels::kTile;
+  }
+  return tables;
+}
+
+}  // namespace detail
+}  // namespace l2o
