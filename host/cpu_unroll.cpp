@@ -45,6 +45,10 @@ class CpuUnroll final : public UnrollBackend {
   float* loss_slot(int t) override { return losses_.data() + t; }
   float* state_slot(int t) { return states_.data() + t * sd_ * ld_; }
 
+  void copy_in(float* dst, const float* src, std::size_t count) override {
+    std::memcpy(dst, src, count * sizeof(float));
+  }
+
   void reset_state() override { std::fill(state_slot(0), state_slot(1), 0.0f); }
 
   void forward_step(int t) override {

@@ -126,6 +126,11 @@ class CudaUnroll final : public UnrollBackend {
   float* loss_slot(int t) override { return losses_.data() + t; }
   float* state_slot(int t) { return states_.data() + t * sd_ * n_; }
 
+  void copy_in(float* dst, const float* src, std::size_t count) override {
+    // cudaMemcpyDefault: the source may be host or device memory (unified addressing).
+    L2O_CUDA_CHECK(cudaMemcpyAsync(dst, src, count * sizeof(float), cudaMemcpyDefault, stream_));
+  }
+
   void reset_state() override {
     L2O_CUDA_CHECK(cudaMemsetAsync(state_slot(0), 0, sd_ * n_ * sizeof(float), stream_));
   }

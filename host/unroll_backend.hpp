@@ -49,6 +49,9 @@ class UnrollBackend {
   virtual void meta_gradient(std::vector<float>& dphi) = 0;
   virtual std::vector<float> losses(int first, int count) = 0;  // host copy; synchronises
   virtual void carry_over() = 0;  // slot T -> slot 0 (state and gradient)
+  // count floats from src (host memory, or backend memory) to dst (backend memory),
+  // ordered on the backend's stream.
+  virtual void copy_in(float* dst, const float* src, std::size_t count) = 0;
 
   virtual std::unique_ptr<PhaseClock> make_clock() { return make_host_clock(); }
   // While set, the backend marks the backward and reduction phases on it.

@@ -14,23 +14,25 @@ namespace {
 void check_weights(const char* what, const Weights& phi) {
   phi.config().validate();
   if (phi.size() != phi.layout().count())
-    fail("Unroller: ", what, ": weights hold ", phi.size(), " values, the configuration needs ",
+    fail(what, ": weights hold ", phi.size(), " values, the configuration needs ",
          phi.layout().count());
 }
 }  // namespace
 
-Unroller::Unroller(const Weights& phi, std::size_t n, int unroll, Device device,
-                   std::vector<float> omega)
+// --- MetaSession ----------------------------------------------------------------------
+
+MetaSession::MetaSession(const Weights& phi, std::size_t n, int unroll, Device device,
+                         std::vector<float> omega)
     : n_(n), unroll_(unroll), config_(phi.config()) {
-  check_weights("constructor", phi);
-  if (n == 0) fail("Unroller: the optimizee has 0 coordinates, expected at least 1");
-  if (unroll < 1) fail("Unroller: unroll length ", unroll, ", expected at least 1");
+  check_weights("MetaSession", phi);
+  if (n == 0) fail("MetaSession: the optimizee has 0 coordinates, expected at least 1");
+  if (unroll < 1) fail("MetaSession: unroll length ", unroll, ", expected at least 1");
   if (omega.empty()) omega.assign(unroll, 1.0f);
   if (omega.size() != static_cast<std::size_t>(unroll))
-    fail("Unroller: ", omega.size(), " weights omega for an unroll of ", unroll, " steps");
+    fail("MetaSession: ", omega.size(), " weights omega for an unroll of ", unroll, " steps");
   for (float w : omega)
     if (!(w >= 0.0f) || !std::isfinite(w))
-      fail("Unroller: weight omega = ", w, ", expected finite and >= 0");
+      fail("MetaSession: weight omega = ", w, ", expected finite and >= 0");
   omega.insert(omega.begin(), 0.0f);  // omega[t] weights f(theta_t), t = 1..T
   const Device d = resolve(device);
 #if L2O_WITH_CUDA
@@ -43,29 +45,123 @@ Unroller::Unroller(const Weights& phi, std::size_t n, int unroll, Device device,
   backend_ = detail::make_cpu_unroll(phi, n, unroll, std::move(omega));
 }
 
+MetaSession::~MetaSession() = default;
+MetaSession::MetaSession(MetaSession&&) noexcept = default;
+MetaSession& MetaSession::operator=(MetaSession&&) noexcept = default;
+
+Device MetaSession::device() const {
+  return backend_->device();
+}
+Stream MetaSession::stream() const {
+  return backend_->stream();
+}
+
+void MetaSession::set_weights(const Weights& phi) {
+  // The tape, the backward buffers and phi's device copy are sized for one structure.
+  check_weights("set_weights", phi);
+  const WeightLayout a = phi.layout(), b = layout_of(config_);
+  if (a.layers != b.layers || a.hidden != b.hidden || a.num_inputs != b.num_inputs)
+    fail("set_weights: configuration '", describe(phi.config()),
+         "' has another structure (layers, hidden units, inputs) than the session's '",
+         describe(config_), "'; make a new Unroller or MetaSession for it");
+  config_ = phi.config();
+  backend_->set_weights(phi);
+}
+
+float* MetaSession::theta() {
+  return backend_->theta();
+}
+float* MetaSession::grad_slot() {
+  return backend_->grad_slot(t_);
+}
+float* MetaSession::loss_slot() {
+  return backend_->loss_slot(t_);
+}
+
+void MetaSession::begin(const float* theta0, const float* grad0, const float* loss0) {
+  if (!theta0 || !grad0 || !loss0) fail("MetaSession::begin: null theta0, grad0 or loss0");
+  t_ = 0;
+  backend_->copy_in(theta(), theta0, n_);
+  backend_->copy_in(grad_slot(), grad0, n_);
+  backend_->copy_in(loss_slot(), loss0, 1);
+  begin();
+}
+
+void MetaSession::begin() {
+  t_ = 0;
+  backend_->reset_state();
+  recorded_ = true;  // slot 0 holds f and its gradient at theta_0
+  begun_ = true;
+}
+
+void MetaSession::step() {
+  if (!begun_) fail("MetaSession::step before begin()");
+  if (!recorded_)
+    fail("MetaSession::step: the gradient at the theta of step ", t_, " was not recorded");
+  if (t_ >= unroll_)
+    fail("MetaSession::step: ", unroll_, " steps taken, the unroll's length; call finish()");
+  backend_->forward_step(t_);
+  ++t_;
+  recorded_ = false;
+}
+
+void MetaSession::record(const float* grad, const float* loss) {
+  if (!grad || !loss) fail("MetaSession::record: null grad or loss");
+  check_step_done("record");
+  backend_->copy_in(grad_slot(), grad, n_);
+  backend_->copy_in(loss_slot(), loss, 1);
+  recorded_ = true;
+}
+
+void MetaSession::record() {
+  check_step_done("record");
+  recorded_ = true;
+}
+
+void MetaSession::check_step_done(const char* what) const {
+  if (!begun_) fail("MetaSession::", what, " before begin()");
+  if (t_ == 0 || recorded_)
+    fail("MetaSession::", what, ": no step() since the last record (", t_, " steps taken)");
+}
+
+std::vector<float> MetaSession::finish(std::vector<float>* dphi) {
+  if (!begun_) fail("MetaSession::finish before begin()");
+  if (t_ != unroll_ || !recorded_)
+    fail("MetaSession::finish after ", t_, " steps", recorded_ ? "" : " (the last not recorded)",
+         ", expected ", unroll_, " recorded steps");
+  if (dphi) backend_->enqueue_backward();
+  if (dphi) backend_->meta_gradient(*dphi);
+  std::vector<float> losses = backend_->losses(1, unroll_);
+  backend_->carry_over();
+  t_ = 0;
+  return losses;
+}
+
+// --- Unroller: the optimizee's evaluations between a session's steps ---------------------
+
+Unroller::Unroller(const Weights& phi, std::size_t n, int unroll, Device device,
+                   std::vector<float> omega)
+    : n_(n),
+      unroll_(unroll),
+      session_(phi, n, unroll, device, std::move(omega)),
+      config_(phi.config()) {}
+
 Unroller::~Unroller() = default;
 Unroller::Unroller(Unroller&&) noexcept = default;
 Unroller& Unroller::operator=(Unroller&&) noexcept = default;
 
 Device Unroller::device() const {
-  return backend_->device();
+  return session_.device();
 }
 void Unroller::set_weights(const Weights& phi) {
-  // The tape, the backward buffers and phi's device copy are sized for one structure.
-  check_weights("set_weights", phi);
-  const WeightLayout a = phi.layout(), b = layout_of(config_);
-  if (a.layers != b.layers || a.hidden != b.hidden || a.num_inputs != b.num_inputs)
-    fail("Unroller::set_weights: configuration '", describe(phi.config()),
-         "' has another structure (layers, hidden units, inputs) than the unroller's '",
-         describe(config_), "'; make a new Unroller for it");
+  session_.set_weights(phi);
   // The graph holds the kernels' parameters by value (output scale, forget bias,
   // preprocessing): another configuration of the same structure needs a new recording.
   if (phi.config() != config_) graph_with_backward_ = -1;
   config_ = phi.config();
-  backend_->set_weights(phi);
 }
 const float* Unroller::theta() const {
-  return backend_->theta();
+  return session_.backend_->theta();
 }
 
 namespace {
@@ -77,30 +173,23 @@ void check_optimizee(const Optimizee& f, std::size_t n, Device d) {
          to_string(d));
 }
 
-// The device work of one unroll: T forward steps, each followed by the optimizee's loss and
-// gradient, then the backward when asked for; phases marked on `clock` when given.
-void enqueue_unroll(detail::UnrollBackend& b, Optimizee& f, int T, bool backward,
+// The device work of one unroll: T session steps, each followed by the optimizee's loss
+// and gradient written in place, then the backward when asked for; phases marked on
+// `clock` when given.
+void enqueue_unroll(MetaSession& s, detail::UnrollBackend& b, Optimizee& f, bool backward,
                     detail::PhaseClock* clock) {
   auto timed = [&](detail::Phase p, auto&& work) {
     if (clock) clock->begin(p);
     work();
     if (clock) clock->end(p);
   };
-  for (int t = 0; t < T; ++t) {
-    timed(detail::kPhaseForward, [&] { b.forward_step(t); });
+  for (int t = 0; t < s.unroll_length(); ++t) {
+    timed(detail::kPhaseForward, [&] { s.step(); });
     timed(detail::kPhaseOptimizee,
-          [&] { f.loss_and_grad(b.theta(), b.grad_slot(t + 1), b.loss_slot(t + 1), b.stream()); });
+          [&] { f.loss_and_grad(s.theta(), s.grad_slot(), s.loss_slot(), b.stream()); });
+    s.record();
   }
   if (backward) b.enqueue_backward();  // marks its own backward and reduction phases
-}
-
-// After the device work: dL/dphi and the losses to the host, then the carry into the next
-// unroll.
-std::vector<float> finish_unroll(detail::UnrollBackend& b, int T, std::vector<float>* dphi) {
-  if (dphi) b.meta_gradient(*dphi);
-  std::vector<float> losses = b.losses(1, T);
-  b.carry_over();
-  return losses;
 }
 }  // namespace
 
@@ -108,10 +197,11 @@ float Unroller::start(Optimizee& f) {
   L2O_NVTX_RANGE("l2o start optimizee");
   check_optimizee(f, n_, device());
   ++starts_;
-  detail::UnrollBackend& b = *backend_;
+  detail::UnrollBackend& b = *session_.backend_;
+  session_.t_ = 0;
   f.initial_theta(b.theta(), b.stream());
-  b.reset_state();
   f.loss_and_grad(b.theta(), b.grad_slot(0), b.loss_slot(0), b.stream());
+  session_.begin();
   return b.losses(0, 1)[0];
 }
 
@@ -119,41 +209,57 @@ std::vector<float> Unroller::unroll(Optimizee& f, std::vector<float>* dphi) {
   L2O_NVTX_RANGE("l2o unroll");
   check_optimizee(f, n_, device());
   if (starts_ == 0) fail("Unroller: unroll() before start()");
-  detail::UnrollBackend& b = *backend_;
+  detail::UnrollBackend& b = *session_.backend_;
   if (graphs_ && b.supports_graphs() && f.graph_capturable()) {
     const int with_backward = dphi != nullptr;
     if (graph_start_ != starts_ || graph_with_backward_ != with_backward) {
       L2O_NVTX_RANGE("l2o capture unroll");
       b.begin_capture();
       try {
-        enqueue_unroll(b, f, unroll_, dphi != nullptr, nullptr);
+        enqueue_unroll(session_, b, f, dphi != nullptr, nullptr);
       } catch (...) {
         b.abort_capture();
         graph_with_backward_ = -1;
+        session_.t_ = 0;
+        session_.recorded_ = true;
         throw;
       }
       b.end_capture();
       graph_start_ = starts_;
       graph_with_backward_ = with_backward;
+    } else {
+      // The replay does what the recording's steps and records did.
+      session_.t_ = unroll_;
+      session_.recorded_ = true;
     }
     b.replay();
   } else {
-    enqueue_unroll(b, f, unroll_, dphi != nullptr, nullptr);
+    enqueue_unroll(session_, b, f, dphi != nullptr, nullptr);
   }
-  return finish_unroll(b, unroll_, dphi);
+  return finish_unroll(b, dphi);
+}
+
+// After the device work: dL/dphi and the losses to the host, then the carry into the next
+// unroll (the session's finish without the backward, already enqueued).
+std::vector<float> Unroller::finish_unroll(detail::UnrollBackend& b, std::vector<float>* dphi) {
+  if (dphi) b.meta_gradient(*dphi);
+  std::vector<float> losses = b.losses(1, unroll_);
+  b.carry_over();
+  session_.t_ = 0;
+  return losses;
 }
 
 std::vector<float> Unroller::unroll_timed(Optimizee& f, std::vector<float>* dphi,
                                           UnrollTimes* times) {
   check_optimizee(f, n_, device());
   if (starts_ == 0) fail("Unroller: unroll_timed() before start()");
-  detail::UnrollBackend& b = *backend_;
+  detail::UnrollBackend& b = *session_.backend_;
   const auto t0 = std::chrono::steady_clock::now();
   std::unique_ptr<detail::PhaseClock> clock = b.make_clock();
   b.set_clock(clock.get());
-  enqueue_unroll(b, f, unroll_, dphi != nullptr, clock.get());
+  enqueue_unroll(session_, b, f, dphi != nullptr, clock.get());
   b.set_clock(nullptr);
-  std::vector<float> losses = finish_unroll(b, unroll_, dphi);
+  std::vector<float> losses = finish_unroll(b, dphi);
   const std::array<double, detail::kPhases> ms = clock->totals();
   if (times) {
     times->optimizee_ms = ms[detail::kPhaseOptimizee];

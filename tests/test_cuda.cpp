@@ -345,6 +345,35 @@ TEST_F(CudaTest, CudaGraphIsRecordedAgainAfterAConfigurationChange) {
   EXPECT_NE(check.unroll(*fc, nullptr), after_change);
 }
 
+// The caller-driven session on the GPU, fed device gradients and losses by the caller's
+// loop (here a CUDA optimizee evaluated into the caller's own buffers on the session's
+// stream), computes what the GPU Unroller computes, bit for bit.
+TEST_F(CudaTest, MetaSessionEqualsTheUnroller) {
+  const Weights phi = Weights::initialise(OptimizerConfig{}, 9);
+  auto family = make_quadratic_family(QuadraticOptions{});
+  auto fa = family->sample(14, Device::kCuda), fb = family->sample(14, Device::kCuda);
+  const std::size_t n = fa->size();
+  const int T = 10;
+  Unroller u(phi, n, T, Device::kCuda);
+  MetaSession s(phi, n, T, Device::kCuda);
+  DeviceBuffer<float> theta0(n), grad(n), loss(1);
+  fb->initial_theta(theta0.ptr, s.stream());
+  fb->loss_and_grad(theta0.ptr, grad.ptr, loss.ptr, s.stream());
+  s.begin(theta0.ptr, grad.ptr, loss.ptr);
+  u.start(*fa);
+  for (int unroll = 0; unroll < 2; ++unroll) {
+    for (int t = 0; t < T; ++t) {
+      s.step();
+      fb->loss_and_grad(s.theta(), grad.ptr, loss.ptr, s.stream());
+      s.record(grad.ptr, loss.ptr);
+    }
+    std::vector<float> du, ds;
+    const std::vector<float> ls = s.finish(&ds), lu = u.unroll(*fa, &du);
+    ASSERT_EQ(lu, ls);
+    ASSERT_EQ(du, ds);
+  }
+}
+
 TEST_F(CudaTest, UnrollTimedMatchesUnrollAndTimesEveryPhase) {
   const Weights phi = Weights::initialise(OptimizerConfig{}, 8);
   auto family = make_quadratic_family(QuadraticOptions{});

@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 namespace l2o {
@@ -230,6 +231,69 @@ TEST(Unroller, SetWeightsRefusesAnotherStructure) {
   v.start(*g);
   u.set_weights(phi2);
   EXPECT_NE(u.unroll(*f, nullptr), v.unroll(*g, nullptr));
+}
+
+// The caller-driven session, fed through its copying API by a loop that evaluates the
+// optimizee itself, computes exactly what the Unroller computes (same tape and kernels):
+// losses and dL/dphi bit for bit over several unrolls, with phi changing in between.
+TEST(MetaSession, CallerDrivenLoopEqualsTheUnrollerBitForBit) {
+  Weights phi = Weights::initialise(OptimizerConfig{}, 4);
+  auto family = make_quadratic_family(QuadraticOptions{});
+  auto fa = family->sample(12, Device::kCpu), fb = family->sample(12, Device::kCpu);
+  const std::size_t n = fa->size();
+  const int T = 7;
+  Unroller u(phi, n, T, Device::kCpu);
+  MetaSession s(phi, n, T, Device::kCpu);
+  // The caller's own buffers: theta_0, then the gradient and loss at each new theta.
+  std::vector<float> theta0(n), grad(n);
+  float loss = 0;
+  fb->initial_theta(theta0.data(), nullptr);
+  fb->loss_and_grad(theta0.data(), grad.data(), &loss, nullptr);
+  s.begin(theta0.data(), grad.data(), &loss);
+  EXPECT_EQ(u.start(*fa), loss);
+  for (int unroll = 0; unroll < 3; ++unroll) {
+    std::vector<float> du, ds;
+    const std::vector<float> lu = u.unroll(*fa, &du);
+    for (int t = 0; t < T; ++t) {
+      EXPECT_EQ(s.steps_taken(), t);
+      s.step();
+      fb->loss_and_grad(s.theta(), grad.data(), &loss, nullptr);
+      s.record(grad.data(), &loss);
+    }
+    const std::vector<float> ls = s.finish(&ds);
+    ASSERT_EQ(lu, ls) << "unroll " << unroll;
+    ASSERT_EQ(du, ds) << "unroll " << unroll;
+    for (std::size_t k = 0; k < phi.size(); ++k) phi.values()[k] -= 1e-3f * du[k];
+    u.set_weights(phi);
+    s.set_weights(phi);
+  }
+  EXPECT_EQ(0, std::memcmp(u.theta(), s.theta(), n * sizeof(float)));
+}
+
+TEST(MetaSession, CallsOutOfOrderAreRefused) {
+  const Weights phi = Weights::initialise(OptimizerConfig{}, 4);
+  const std::size_t n = 33;
+  MetaSession s(phi, n, 2, Device::kCpu);
+  std::vector<float> theta(n, 0.5f), grad(n, 0.1f);
+  const float loss = 1.0f;
+  EXPECT_THROW(s.step(), Error);                      // before begin
+  EXPECT_THROW(s.record(grad.data(), &loss), Error);  // before begin
+  s.begin(theta.data(), grad.data(), &loss);
+  EXPECT_THROW(s.record(grad.data(), &loss), Error);  // no step yet
+  EXPECT_THROW(s.finish(nullptr), Error);             // no step yet
+  s.step();
+  EXPECT_THROW(s.step(), Error);           // the gradient was not recorded
+  EXPECT_THROW(s.finish(nullptr), Error);  // 1 of 2 steps
+  s.record(grad.data(), &loss);
+  s.step();
+  EXPECT_THROW(s.finish(nullptr), Error);  // the last step not recorded
+  s.record();                              // in place: grad_slot() as it is
+  EXPECT_THROW(s.step(), Error);           // 2 of 2 steps taken
+  EXPECT_EQ(s.finish(nullptr).size(), 2u);
+  s.step();  // the next unroll goes on
+  EXPECT_THROW(MetaSession(phi, 0, 2, Device::kCpu), Error);
+  EXPECT_THROW(MetaSession(phi, n, 0, Device::kCpu), Error);
+  EXPECT_THROW(MetaSession(phi, n, 2, Device::kCpu, {1.0f}), Error);
 }
 
 }  // namespace

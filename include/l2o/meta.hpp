@@ -28,6 +28,79 @@ struct L2O_API UnrollTimes {
   double optimizee_ms = 0, forward_ms = 0, backward_ms = 0, reduction_ms = 0, total_ms = 0;
 };
 
+// Meta-training driven by the caller's own loop: the caller computes the optimizee's loss
+// and gradient (in any framework, on any model) and feeds them in; the session runs the
+// learned optimizer's steps on its own copy of theta, keeps the tape, and after
+// unroll_length() steps returns the first-order meta-gradient dL/dphi of that unroll's
+// loss L = sum_{t=1..T} w_t f(theta_t) (MISSION.md §3) — with the same tape and kernels
+// as Unroller, which is a loop over a MetaSession. One unroll:
+//
+//   s.begin(theta0, grad0, loss0);         // a new optimizee: f and grad f at theta_0
+//   for (int t = 0; t < s.unroll_length(); ++t) {
+//     s.step();                            // theta_{t+1} = theta_t + g_t
+//     my_loss_and_grad(s.theta(), grad, loss);
+//     s.record(grad, loss);                // grad f and f at theta_{t+1}
+//   }
+//   std::vector<float> dphi;
+//   s.finish(&dphi);                       // dL/dphi; theta, state and the last gradient
+//                                          // carry on to the next unroll (no new begin)
+//
+// Memory: theta, gradients and losses are backend memory (host for the CPU, device for
+// CUDA), a loss being one float. On CUDA, the session's work runs on its own stream
+// (stream()): make it wait for the work that computes a gradient before record() (or
+// compute on that stream), and read theta() after step() on it.
+class L2O_API MetaSession {
+ public:
+  // omega: the T weights w_1..w_T (empty: all ones). device kAuto picks CUDA when usable.
+  MetaSession(const Weights& phi, std::size_t n, int unroll, Device device = Device::kAuto,
+              std::vector<float> omega = {});
+  ~MetaSession();
+  MetaSession(MetaSession&&) noexcept;
+  MetaSession& operator=(MetaSession&&) noexcept;
+
+  Device device() const;
+  Stream stream() const;
+  std::size_t size() const { return n_; }
+  int unroll_length() const { return unroll_; }
+  // Another phi of the same structure (layers, hidden units, inputs); refused otherwise.
+  void set_weights(const Weights& phi);
+  const OptimizerConfig& config() const { return config_; }
+
+  // A new optimizee from theta_0 with f(theta_0) and its gradient (copied), zero LSTM
+  // state. The in-place form: write theta_0 into theta(), the gradient into grad_slot()
+  // and the loss into loss_slot(), then call begin().
+  void begin(const float* theta0, const float* grad0, const float* loss0);
+  void begin();
+  // theta += g_t: the next step of this unroll, from the last recorded gradient.
+  void step();
+  // The optimizee's gradient and loss at the theta of the last step (copied). The
+  // in-place form: write them into grad_slot() and loss_slot(), then call record().
+  void record(const float* grad, const float* loss);
+  void record();
+  // After unroll_length() recorded steps: f(theta_1..theta_T) (host), and dL/dphi into
+  // *dphi when given (host, phi's size). The next unroll continues from here.
+  std::vector<float> finish(std::vector<float>* dphi);
+
+  // The current theta (backend memory, size() floats), and where the in-place forms read.
+  float* theta();
+  float* grad_slot();
+  float* loss_slot();
+  // Steps taken in the current unroll.
+  int steps_taken() const { return t_; }
+
+ private:
+  friend class Unroller;
+  void check_step_done(const char* what) const;
+
+  std::size_t n_;
+  int unroll_;
+  OptimizerConfig config_;
+  std::unique_ptr<detail::UnrollBackend> backend_;
+  int t_ = 0;              // steps taken in this unroll
+  bool recorded_ = false;  // the last step's gradient was recorded
+  bool begun_ = false;
+};
+
 // Runs the learned optimizer on one optimizee, `unroll` steps at a time, and computes the
 // first-order meta-gradient of each unroll's loss L = sum_{t=1..T} w_t f(theta_t)
 // (second derivatives of f dropped: the gradients fed to the optimizer are constants).
@@ -71,9 +144,11 @@ class L2O_API Unroller {
   const float* theta() const;
 
  private:
+  std::vector<float> finish_unroll(detail::UnrollBackend& b, std::vector<float>* dphi);
+
   std::size_t n_;
   int unroll_;
-  std::unique_ptr<detail::UnrollBackend> backend_;
+  MetaSession session_;
   bool graphs_ = true;
   OptimizerConfig config_;  // of the phi the graph was recorded with
   // What the recorded graph was captured for: the optimizee of which start() (a counter,
