@@ -1,5 +1,7 @@
 #include "l2o/device.hpp"
 
+#include "host/backend.hpp"
+
 #include "l2o/error.hpp"
 
 #if L2O_WITH_CUDA
@@ -55,5 +57,19 @@ Device resolve(Device d) {
   if (!ok) fail("the CUDA backend was requested but is not usable: ", why);
   return Device::kCuda;
 }
+
+namespace detail {
+
+// The one place that knows which backends exist.
+const DeviceBackend& backend_for(Device d) {
+#if L2O_WITH_CUDA
+  if (resolve(d) == Device::kCuda) return cuda_backend();
+#else
+  (void)resolve(d);  // throws for kCuda: l2o was built without it
+#endif
+  return cpu_backend();
+}
+
+}  // namespace detail
 
 }  // namespace l2o

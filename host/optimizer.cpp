@@ -1,8 +1,8 @@
 #include "l2o/optimizer.hpp"
 
-#include "backend.hpp"
+#include "host/backend.hpp"
+#include "host/nvtx.hpp"
 #include "l2o/error.hpp"
-#include "nvtx.hpp"
 
 #include <type_traits>
 #include <vector>
@@ -15,13 +15,7 @@ LstmOptimizer::LstmOptimizer(const Weights& phi, Device device) : phi_(phi) {
     fail("LstmOptimizer: weights hold ", phi_.size(), " values, the configuration needs ",
          phi_.layout().count());
   device_ = resolve(device);
-#if L2O_WITH_CUDA
-  if (device_ == Device::kCuda) {
-    backend_ = detail::make_cuda_backend(phi_);
-    return;
-  }
-#endif
-  backend_ = detail::make_cpu_backend(phi_);
+  backend_ = detail::backend_for(device_).make_step(phi_);
 }
 
 LstmOptimizer::~LstmOptimizer() = default;

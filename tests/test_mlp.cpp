@@ -1,7 +1,7 @@
 // The IDX loader on small files the test writes (and every refusal), and the MLP
 // optimizee's gradient against central finite differences of a naive double-precision
 // MLP written here.
-#include "host/mlp.hpp"
+#include "host/problems/mlp.hpp"
 #include "l2o/data.hpp"
 #include "l2o/error.hpp"
 #include "l2o/evaluate.hpp"

@@ -2,8 +2,8 @@
 #include "args.hpp"
 #include "problems.hpp"
 
-#include "l2o/plot.hpp"
 #include "l2o/l2o.hpp"
+#include "l2o/plot.hpp"
 
 #include <unistd.h>
 

@@ -16,7 +16,7 @@
 namespace l2o {
 
 namespace detail {
-class Backend;
+class StepBackend;
 }
 
 class L2O_API LstmOptimizer {
@@ -94,7 +94,7 @@ class L2O_API LstmOptimizer {
 
   Weights phi_;
   Device device_;
-  std::unique_ptr<detail::Backend> backend_;
+  std::unique_ptr<detail::StepBackend> backend_;
 };
 
 }  // namespace l2o

@@ -2,6 +2,7 @@
 // l2o::Error carrying CUDA's error text and the call site.
 #pragma once
 
+#include "host/buffer.hpp"
 #include "l2o/error.hpp"
 
 #include <cuda_runtime.h>
@@ -35,37 +36,15 @@
 namespace l2o {
 namespace detail {
 
-// Owning device array (cudaMalloc / cudaFree), movable, never copied.
+// The buffer type of host/buffer.hpp on the CUDA device, with an upload ordered on a
+// stream.
 template <class T>
-class DeviceArray {
+class DeviceArray : public Buffer<T> {
  public:
-  DeviceArray() = default;
-  explicit DeviceArray(std::size_t n) { resize(n); }
-  ~DeviceArray() { cudaFree(p_); }
-  DeviceArray(DeviceArray&& o) noexcept : p_(o.p_), n_(o.n_) { o.p_ = nullptr, o.n_ = 0; }
-  DeviceArray& operator=(DeviceArray&& o) noexcept {
-    std::swap(p_, o.p_);
-    std::swap(n_, o.n_);
-    return *this;
-  }
-  void resize(std::size_t n) {
-    if (n == n_) return;
-    L2O_CUDA_CHECK(cudaFree(p_));
-    p_ = nullptr;
-    n_ = 0;
-    if (n) L2O_CUDA_CHECK(cudaMalloc(&p_, n * sizeof(T)));
-    n_ = n;
-  }
+  explicit DeviceArray(std::size_t n = 0) : Buffer<T>(cuda_backend(), n) {}
   void upload(const T* host, std::size_t n, cudaStream_t s) {
-    L2O_CUDA_CHECK(cudaMemcpyAsync(p_, host, n * sizeof(T), cudaMemcpyHostToDevice, s));
+    L2O_CUDA_CHECK(cudaMemcpyAsync(this->data(), host, n * sizeof(T), cudaMemcpyHostToDevice, s));
   }
-  T* data() { return p_; }
-  const T* data() const { return p_; }
-  std::size_t size() const { return n_; }
-
- private:
-  T* p_ = nullptr;
-  std::size_t n_ = 0;
 };
 
 // Raises the dynamic shared-memory limit of `kernel` (a property of the kernel

@@ -1,7 +1,7 @@
 // The quadratic family on the GPU: residuals and gradients of the B small systems as
 // cuBLAS strided-batched products, the loss reduced with CUB.
-#include "cuda_check.hpp"
-#include "quadratic.hpp"
+#include "host/cuda/check.hpp"
+#include "host/problems/quadratic.hpp"
 
 #include <cub/device/device_reduce.cuh>
 #include <cuda/std/functional>

@@ -1,11 +1,11 @@
 // The CUDA backend: owns the device copy of phi and one flag per stream for non-finite
 // gradients (cuda_flags.hpp), and enqueues the check and step kernels on the caller's
 // stream without synchronising.
-#include "backend.hpp"
-#include "cuda_check.hpp"
-#include "cuda_flags.hpp"
-#include "cuda_segments.hpp"
-#include "dispatch.hpp"
+#include "host/cuda/check.hpp"
+#include "host/cuda/cuda.hpp"
+#include "host/cuda/flags.hpp"
+#include "host/cuda/segments.hpp"
+#include "host/dispatch.hpp"
 
 #include "kernels/step_kernels.cuh"
 
@@ -18,9 +18,9 @@ namespace {
 
 using kernels::kBlockThreads;
 
-class CudaBackend final : public Backend {
+class CudaStep final : public StepBackend {
  public:
-  explicit CudaBackend(const Weights& phi) {
+  explicit CudaStep(const Weights& phi) {
     L2O_CUDA_CHECK(cudaGetDevice(&device_));
     L2O_CUDA_CHECK(cudaDeviceGetAttribute(&sms_, cudaDevAttrMultiProcessorCount, device_));
     set_weights(phi);
@@ -106,8 +106,8 @@ class CudaBackend final : public Backend {
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cuda_backend(const Weights& phi) {
-  return std::make_unique<CudaBackend>(phi);
+std::unique_ptr<StepBackend> make_cuda_step(const Weights& phi) {
+  return std::make_unique<CudaStep>(phi);
 }
 
 }  // namespace detail

@@ -1,6 +1,6 @@
 // The MLP optimizee on the CPU: matrix products with a BLAS (OpenBLAS through CBLAS),
 // the per-element work (activations, softmax cross-entropy) from mlp_math.hpp.
-#include "mlp.hpp"
+#include "host/problems/mlp.hpp"
 
 #include "l2o/error.hpp"
 #include "maths/mlp_math.hpp"

@@ -1,9 +1,9 @@
 // Meta-training on the CPU: the unroll's forward steps over the tape, and the backward,
 // block of kLanes coordinates by block, all T steps in reverse, with the phi reduction
 // accumulated per thread (lane-wise packs, summed in double at the end).
-#include "cpu_kernels.hpp"
-#include "dispatch.hpp"
-#include "unroll_backend.hpp"
+#include "host/cpu/cpu.hpp"
+#include "host/cpu/kernels.hpp"
+#include "host/dispatch.hpp"
 
 #include "l2o/error.hpp"
 

@@ -1,9 +1,9 @@
 #include "l2o/train.hpp"
 
+#include "host/nvtx.hpp"
 #include "l2o/checkpoint.hpp"
 #include "l2o/error.hpp"
 #include "l2o/evaluate.hpp"
-#include "nvtx.hpp"
 
 #include <chrono>
 #include <cmath>

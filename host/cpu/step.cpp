@@ -1,9 +1,9 @@
 // The CPU backend: the embedded default. Coordinates are processed kLanes at a time with
 // the maths of coordinate.hpp, blocks of lanes spread over OpenMP threads. Each
 // coordinate is independent, so results do not depend on the number of threads.
-#include "backend.hpp"
-#include "cpu_kernels.hpp"
-#include "dispatch.hpp"
+#include "host/cpu/cpu.hpp"
+#include "host/cpu/kernels.hpp"
+#include "host/dispatch.hpp"
 
 #include "maths/coordinate.hpp"
 
@@ -39,9 +39,9 @@ void step_chunk(const cpu::StepArgs& a, const Segment<S>& s, std::size_t begin, 
   std::memcpy(s.theta + full, th, rest * sizeof(float));
 }
 
-class CpuBackend final : public Backend {
+class CpuStep final : public StepBackend {
  public:
-  explicit CpuBackend(const Weights& phi) { set_weights(phi); }
+  explicit CpuStep(const Weights& phi) { set_weights(phi); }
 
   void set_weights(const Weights& phi) override {
     phi_ = phi.values();
@@ -90,16 +90,8 @@ class CpuBackend final : public Backend {
 
 }  // namespace
 
-bool all_finite(const float* v, std::size_t n) {
-  int bad = 0;
-  const long long m = static_cast<long long>(n);
-#pragma omp parallel for reduction(| : bad) schedule(static)
-  for (long long i = 0; i < m; ++i) bad |= !is_finite(v[i]);
-  return !bad;
-}
-
-std::unique_ptr<Backend> make_cpu_backend(const Weights& phi) {
-  return std::make_unique<CpuBackend>(phi);
+std::unique_ptr<StepBackend> make_cpu_step(const Weights& phi) {
+  return std::make_unique<CpuStep>(phi);
 }
 
 }  // namespace detail

@@ -1,7 +1,7 @@
-#include "baseline_backend.hpp"
-#include "cuda_check.hpp"
-#include "cuda_flags.hpp"
-#include "cuda_segments.hpp"
+#include "host/cuda/check.hpp"
+#include "host/cuda/cuda.hpp"
+#include "host/cuda/flags.hpp"
+#include "host/cuda/segments.hpp"
 
 #include "kernels/baseline_kernels.cuh"
 #include "kernels/step_kernels.cuh"

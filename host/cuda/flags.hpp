@@ -15,7 +15,7 @@
 // optimizer goes away.
 #pragma once
 
-#include "cuda_check.hpp"
+#include "host/cuda/check.hpp"
 
 #include <cstddef>
 #include <map>

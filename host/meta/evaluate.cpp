@@ -1,9 +1,9 @@
 #include "l2o/evaluate.hpp"
 
+#include "host/buffer.hpp"
+#include "host/nvtx.hpp"
 #include "l2o/error.hpp"
 #include "l2o/optimizer.hpp"
-#include "memory.hpp"
-#include "nvtx.hpp"
 
 #include <cmath>
 #include <limits>

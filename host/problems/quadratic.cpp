@@ -1,6 +1,6 @@
 // f(theta) = (1/B) sum_b || W_b theta_b - y_b ||^2 (MISSION.md §2), on the CPU with
 // tight loops (d = 10 is far too small for a BLAS call per function to pay).
-#include "quadratic.hpp"
+#include "host/problems/quadratic.hpp"
 
 #include "l2o/error.hpp"
 #include "maths/random.hpp"

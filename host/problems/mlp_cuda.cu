@@ -1,8 +1,8 @@
 // The MLP optimizee on the GPU: cuBLAS products (row-major matrices seen as column-major
 // transposes), the kernels of mlp_kernels.cuh, the loss reduced with CUB. Datasets are
 // uploaded once and shared by every optimizee of a family.
-#include "cuda_check.hpp"
-#include "mlp.hpp"
+#include "host/cuda/check.hpp"
+#include "host/problems/mlp.hpp"
 
 #include "kernels/launch.cuh"
 #include "kernels/mlp_kernels.cuh"

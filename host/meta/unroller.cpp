@@ -1,8 +1,8 @@
 #include "l2o/meta.hpp"
 
+#include "host/backend.hpp"
+#include "host/nvtx.hpp"
 #include "l2o/error.hpp"
-#include "nvtx.hpp"
-#include "unroll_backend.hpp"
 
 #include <chrono>
 #include <cmath>
@@ -34,15 +34,7 @@ MetaSession::MetaSession(const Weights& phi, std::size_t n, int unroll, Device d
     if (!(w >= 0.0f) || !std::isfinite(w))
       fail("MetaSession: weight omega = ", w, ", expected finite and >= 0");
   omega.insert(omega.begin(), 0.0f);  // omega[t] weights f(theta_t), t = 1..T
-  const Device d = resolve(device);
-#if L2O_WITH_CUDA
-  if (d == Device::kCuda) {
-    backend_ = detail::make_cuda_unroll(phi, n, unroll, std::move(omega));
-    return;
-  }
-#endif
-  (void)d;
-  backend_ = detail::make_cpu_unroll(phi, n, unroll, std::move(omega));
+  backend_ = detail::backend_for(device).make_unroll(phi, n, unroll, std::move(omega));
 }
 
 MetaSession::~MetaSession() = default;
@@ -271,29 +263,6 @@ std::vector<float> Unroller::unroll_timed(Optimizee& f, std::vector<float>* dphi
   }
   return losses;
 }
-
-namespace detail {
-namespace {
-class HostClock final : public PhaseClock {
- public:
-  void begin(Phase p) override { start_[p] = std::chrono::steady_clock::now(); }
-  void end(Phase p) override {
-    ms_[p] +=
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_[p])
-            .count();
-  }
-  std::array<double, kPhases> totals() override { return ms_; }
-
- private:
-  std::chrono::steady_clock::time_point start_[kPhases];
-  std::array<double, kPhases> ms_{};
-};
-}  // namespace
-
-std::unique_ptr<PhaseClock> make_host_clock() {
-  return std::make_unique<HostClock>();
-}
-}  // namespace detail
 
 // ---------------------------------------------------------------------------------------
 

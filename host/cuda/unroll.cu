@@ -2,9 +2,9 @@
 // step is one kernel on the unroll's stream, and the phi reduction is cuBLAS GEMMs/GEMVs
 // accumulating into a device dL/dphi (beta = 1), so nothing synchronises with the host
 // until the meta-gradient and the losses are copied back at the end of the unroll.
-#include "cuda_check.hpp"
-#include "dispatch.hpp"
-#include "unroll_backend.hpp"
+#include "host/cuda/check.hpp"
+#include "host/cuda/cuda.hpp"
+#include "host/dispatch.hpp"
 
 #include "kernels/unroll_kernels.cuh"
 

@@ -1,0 +1,48 @@
+// The CUDA device as a DeviceBackend: cudaMalloc'd memory, copies ordered on the caller's
+// stream, and the CUDA step, baselines and unroll.
+#include "host/cuda/check.hpp"
+#include "host/cuda/cuda.hpp"
+
+namespace l2o {
+namespace detail {
+namespace {
+
+class CudaDevice final : public DeviceBackend {
+ public:
+  Device device() const override { return Device::kCuda; }
+  std::unique_ptr<StepBackend> make_step(const Weights& phi) const override {
+    return make_cuda_step(phi);
+  }
+  std::unique_ptr<BaselineBackend> make_baseline() const override { return make_cuda_baseline(); }
+  std::unique_ptr<UnrollBackend> make_unroll(const Weights& phi, std::size_t n, int T,
+                                             std::vector<float> omega) const override {
+    return make_cuda_unroll(phi, n, T, std::move(omega));
+  }
+  void* alloc(std::size_t bytes) const override {
+    void* p = nullptr;
+    L2O_CUDA_CHECK(cudaMalloc(&p, bytes));
+    return p;
+  }
+  void free(void* p) const override { cudaFree(p); }  // no error can be reported here
+  void zero(void* p, std::size_t bytes, Stream s) const override {
+    L2O_CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, s));
+  }
+  void to_host(void* dst, const void* src, std::size_t bytes, Stream s) const override {
+    L2O_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, s));
+    L2O_CUDA_CHECK(cudaStreamSynchronize(s));
+  }
+  void from_host(void* dst, const void* src, std::size_t bytes, Stream s) const override {
+    L2O_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, s));
+    L2O_CUDA_CHECK(cudaStreamSynchronize(s));
+  }
+};
+
+}  // namespace
+
+const DeviceBackend& cuda_backend() {
+  static const CudaDevice device;
+  return device;
+}
+
+}  // namespace detail
+}  // namespace l2o
