@@ -1,4 +1,4 @@
-// Kernels of the MLP optimizee (MISSION.md §2) around cuBLAS's products: minibatch
+// Kernels of the MLP optimizee (docs/method.md §2) around cuBLAS's products: minibatch
 // gather, bias + activation, softmax cross-entropy, activation backward. The per-element
 // maths is mlp_math.hpp, shared with the CPU path (host/mlp.cpp, the reference).
 #pragma once

@@ -1,4 +1,4 @@
-// Kernels of the optimizer step (MISSION.md §3, forward). One thread per coordinate runs
+// Kernels of the optimizer step (docs/method.md §3, forward). One thread per coordinate runs
 // the preprocessing, the stacked LSTM cells and the update from coordinate.hpp; phi sits
 // in shared memory, where every thread of a warp reads the same word (a broadcast); the
 // state is structure of arrays, so each of the state_dim loads and stores is coalesced.

@@ -1,4 +1,4 @@
-// Kernels of meta-training (MISSION.md §3): the unroll's forward step over the tape and
+// Kernels of meta-training (docs/method.md §3): the unroll's forward step over the tape and
 // the backward of one step, one thread per coordinate, with the maths of coordinate.hpp.
 // The backward writes, per layer, the gate gradients dz (4H x n) and the cell inputs
 // [in ; h_prev] (K x n) in structure-of-arrays layout, i.e. column-major n x 4H and

@@ -1,6 +1,6 @@
 // The per-coordinate maths of the LSTM optimizer, written once for both backends.
 //
-// MISSION.md §1 and §3: every optimizee coordinate runs the same small network,
+// docs/method.md §1 and §3: every optimizee coordinate runs the same small network,
 //   x_t = P(grad_t);  (h, c)_l = LSTM_l(input_l, (h, c)_l)  for each stacked layer;
 //   update = output_scale * (w_o . h_last + b_o);  theta += update.
 // The CPU backend instantiates these templates with a pack of SIMD lanes (several
@@ -320,7 +320,7 @@ L2O_HD V lstm_forward_step(Phi P, const WeightLayout& L, float forget_bias, floa
 }
 
 // ---------------------------------------------------------------------------------------
-// Backward (MISSION.md §3). With the optimizee gradients held constant, the meta-gradient
+// Backward (docs/method.md §3). With the optimizee gradients held constant, the meta-gradient
 // of L = sum_t w_t F(theta_t) reaches the update g_t as dL/dg_t = lambda_{t+1}, the suffix
 // sum lambda_t = w_t grad_t + lambda_{t+1}; from there it is ordinary LSTM backpropagation
 // through time, coordinate by coordinate, the states entering the unroll held constant.

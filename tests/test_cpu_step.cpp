@@ -223,7 +223,7 @@ TEST(Weights, InitialisationIsReproducibleAndTruncated) {
 }
 
 TEST(Weights, DefaultSizeIsThePapers) {
-  EXPECT_EQ(Weights(OptimizerConfig{}).size(), 5141u);  // MISSION.md §3
+  EXPECT_EQ(Weights(OptimizerConfig{}).size(), 5141u);  // docs/method.md §3
 }
 
 }  // namespace

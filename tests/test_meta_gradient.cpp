@@ -4,7 +4,7 @@
 // as constants, the unroll loss whose exact gradient is l2o's first-order meta-gradient is
 //   Ltilde(phi) = sum_{t=1..T} w_t <grad_t, theta_t(phi)>,
 //   theta_{t+1} = theta_t + g(P(grad_t), state; phi),
-// (its derivative is sum_s lambda_{s+1} dg_s/dphi, MISSION.md §3). The test evaluates
+// (its derivative is sum_s lambda_{s+1} dg_s/dphi, docs/method.md §3). The test evaluates
 // Ltilde with the naive double reference of reference.hpp and differentiates it
 // numerically, entry by entry of phi; the state entering the unroll is held constant.
 #include "l2o/error.hpp"

@@ -1,5 +1,6 @@
-// Uses an installed l2o through its public headers only: a learned optimizer minimises
-// a small quadratic on the CPU, and the program reports how this l2o was built.
+// Uses an installed l2o through its public headers only: a learned optimizer steps a
+// small quadratic on the CPU (one tensor, then a list of tensors), one unroll of
+// caller-driven meta-training runs on it, and the program reports how this l2o was built.
 // Exit status 0 when the loss fell.
 #include <l2o/l2o.hpp>
 
@@ -29,6 +30,33 @@ int main() {
     opt.step(theta.data(), grad.data(), state.data(), n);
   }
   std::printf("loss after 20 steps: %.6f\n", loss);
+  // The same tensor split in two, through the multi-tensor step.
+  std::vector<l2o::Segment<float>> halves = {
+      {theta.data(), grad.data(), state.data(), 0},  // an empty tensor is allowed
+      {theta.data(), grad.data(), state.data(), n}};
+  opt.step(halves.data(), halves.size());
+  // One unroll of caller-driven meta-training on the same quadratic.
+  l2o::MetaSession session(phi, n, 5, l2o::Device::kCpu);
+  std::vector<float> theta0(n, 0.0f), g(n);
+  auto eval = [&](const float* th) {
+    float f = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      g[i] = th[i] - 1.0f;
+      f += 0.5f * g[i] * g[i];
+    }
+    return f;
+  };
+  float f = eval(theta0.data());
+  session.begin(theta0.data(), g.data(), &f);
+  for (int t = 0; t < 5; ++t) {
+    session.step();
+    f = eval(session.theta());
+    session.record(g.data(), &f);
+  }
+  std::vector<float> dphi;
+  session.finish(&dphi);
+  std::printf("meta-gradient of %zu values\n", dphi.size());
+  if (dphi.size() != phi.size()) return 1;
   try {
     l2o::load_weights("/nonexistent/phi.l2o");
   } catch (const l2o::Error& e) {  // l2o::Error crosses the library boundary

@@ -28,12 +28,7 @@ class CudaBaseline final : public BaselineBackend {
     // The flag of this stream, locked until the enqueues are done (cuda_flags.hpp).
     const StreamFlags::Lease lease = flags_.get(stream);
     int* flag = lease.flag;
-    L2O_CUDA_CHECK(cudaMemsetAsync(flag, 0, sizeof(int), stream));
-    for (const auto& t : tables) {
-      kernels::l2o_check_finite_kernel<<<kernels::grid_for(t.first_tile[t.count], sms_, 8),
-                                         kernels::kBlockThreads, 0, stream>>>(t, flag);
-      L2O_CUDA_CHECK_LAUNCH();
-    }
+    enqueue_checks(tables, flag, stream, sms_);
     for (const auto& t : tables) {
       kernels::l2o_baseline_step_kernel<<<kernels::grid_for(t.first_tile[t.count], sms_, 8),
                                           kernels::kBlockThreads, 0, stream>>>(p, t, flag, found);

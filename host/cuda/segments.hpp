@@ -2,6 +2,7 @@
 // in groups of up to kernels::kMaxSegments, one table (kernel parameter) per group.
 #pragma once
 
+#include "host/cuda/check.hpp"
 #include "kernels/step_kernels.cuh"
 #include "l2o/error.hpp"
 #include "l2o/segment.hpp"
@@ -33,6 +34,19 @@ std::vector<kernels::SegmentTable<S>> segment_tables(const Segment<T>* segments,
     t.first_tile[s + 1] = t.first_tile[s] + (segments[k].n + kernels::kTile - 1) / kernels::kTile;
   }
   return tables;
+}
+
+// The first half of every multi-tensor step: clear `flag`, then check every table's
+// gradients, all on `stream` before any step kernel, which reads the flag.
+template <class S>
+void enqueue_checks(const std::vector<kernels::SegmentTable<S>>& tables, int* flag,
+                    cudaStream_t stream, int sms) {
+  L2O_CUDA_CHECK(cudaMemsetAsync(flag, 0, sizeof(int), stream));
+  for (const auto& t : tables) {
+    kernels::l2o_check_finite_kernel<<<kernels::grid_for(t.first_tile[t.count], sms, 4),
+                                       kernels::kBlockThreads, 0, stream>>>(t, flag);
+    L2O_CUDA_CHECK_LAUNCH();
+  }
 }
 
 }  // namespace detail

@@ -77,12 +77,7 @@ class CudaStep final : public StepBackend {
     // The flag of this stream, locked until the enqueues are done (cuda_flags.hpp).
     const StreamFlags::Lease lease = flags_.get(stream);
     int* flag = lease.flag;
-    L2O_CUDA_CHECK(cudaMemsetAsync(flag, 0, sizeof(int), stream));
-    for (const auto& t : tables) {
-      kernels::l2o_check_finite_kernel<<<kernels::grid_for(t.first_tile[t.count], sms_, 4),
-                                         kBlockThreads, 0, stream>>>(t, flag);
-      L2O_CUDA_CHECK_LAUNCH();
-    }
+    enqueue_checks(tables, flag, stream, sms_);
     const int per_sm = per_sm_[std::is_same<S, bfloat16>::value];
     dispatch_hidden(params_.layout.hidden, [&](auto h) {
       constexpr int H = decltype(h)::value;

@@ -228,12 +228,13 @@ std::vector<float> Unroller::unroll(Optimizee& f, std::vector<float>* dphi) {
   } else {
     enqueue_unroll(session_, b, f, dphi != nullptr, nullptr);
   }
-  return finish_unroll(b, dphi);
+  return finish_unroll(dphi);
 }
 
 // After the device work: dL/dphi and the losses to the host, then the carry into the next
 // unroll (the session's finish without the backward, already enqueued).
-std::vector<float> Unroller::finish_unroll(detail::UnrollBackend& b, std::vector<float>* dphi) {
+std::vector<float> Unroller::finish_unroll(std::vector<float>* dphi) {
+  detail::UnrollBackend& b = *session_.backend_;
   if (dphi) b.meta_gradient(*dphi);
   std::vector<float> losses = b.losses(1, unroll_);
   b.carry_over();
@@ -251,7 +252,7 @@ std::vector<float> Unroller::unroll_timed(Optimizee& f, std::vector<float>* dphi
   b.set_clock(clock.get());
   enqueue_unroll(session_, b, f, dphi != nullptr, clock.get());
   b.set_clock(nullptr);
-  std::vector<float> losses = finish_unroll(b, dphi);
+  std::vector<float> losses = finish_unroll(dphi);
   const std::array<double, detail::kPhases> ms = clock->totals();
   if (times) {
     times->optimizee_ms = ms[detail::kPhaseOptimizee];

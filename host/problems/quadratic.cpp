@@ -1,4 +1,4 @@
-// f(theta) = (1/B) sum_b || W_b theta_b - y_b ||^2 (MISSION.md §2), on the CPU with
+// f(theta) = (1/B) sum_b || W_b theta_b - y_b ||^2 (docs/method.md §2), on the CPU with
 // tight loops (d = 10 is far too small for a BLAS call per function to pay).
 #include "host/problems/quadratic.hpp"
 

@@ -1,4 +1,4 @@
-// Hand-designed optimizers the learned one is compared with (MISSION.md §2): SGD,
+// Hand-designed optimizers the learned one is compared with (docs/method.md §2): SGD,
 // RMSprop, Adam and Nesterov momentum, as fused per-coordinate steps on both backends.
 #pragma once
 

@@ -1,4 +1,4 @@
-// Configuration of the coordinatewise LSTM optimizer (MISSION.md §1).
+// Configuration of the coordinatewise LSTM optimizer (docs/method.md §1).
 #pragma once
 
 #include "l2o/build.hpp"

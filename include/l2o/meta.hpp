@@ -1,4 +1,4 @@
-// Meta-training by truncated backpropagation through time (MISSION.md §1, §3).
+// Meta-training by truncated backpropagation through time (docs/method.md §1, §3).
 #pragma once
 
 #include "l2o/build.hpp"
@@ -32,7 +32,7 @@ struct L2O_API UnrollTimes {
 // and gradient (in any framework, on any model) and feeds them in; the session runs the
 // learned optimizer's steps on its own copy of theta, keeps the tape, and after
 // unroll_length() steps returns the first-order meta-gradient dL/dphi of that unroll's
-// loss L = sum_{t=1..T} w_t f(theta_t) (MISSION.md §3) — with the same tape and kernels
+// loss L = sum_{t=1..T} w_t f(theta_t) (docs/method.md §3) — with the same tape and kernels
 // as Unroller, which is a loop over a MetaSession. One unroll:
 //
 //   s.begin(theta0, grad0, loss0);         // a new optimizee: f and grad f at theta_0
@@ -144,7 +144,7 @@ class L2O_API Unroller {
   const float* theta() const;
 
  private:
-  std::vector<float> finish_unroll(detail::UnrollBackend& b, std::vector<float>* dphi);
+  std::vector<float> finish_unroll(std::vector<float>* dphi);
 
   std::size_t n_;
   int unroll_;

@@ -56,7 +56,7 @@ L2O_API std::unique_ptr<ProblemFamily> make_quadratic_family(const QuadraticOpti
 
 struct Dataset;
 
-// A multi-layer perceptron classifying Fashion-MNIST (MISSION.md §2, the paper's MNIST
+// A multi-layer perceptron classifying Fashion-MNIST (docs/method.md §2, the paper's MNIST
 // experiment): hidden layers of the given widths and activation, a 10-way softmax with
 // mean cross-entropy over a minibatch drawn with replacement from the training split
 // (a fresh minibatch at every evaluation, from a stream seeded by the optimizee's seed),

@@ -1,4 +1,4 @@
-// The reference meta-training procedure (MISSION.md §1): a fresh optimizee every `steps`
+// The reference meta-training procedure (docs/method.md §1): a fresh optimizee every `steps`
 // steps, one Adam step on phi per unroll of `unroll` steps, periodic evaluation on a fixed
 // validation set, the best phi kept; periodic atomic checkpoints that --resume continues.
 #pragma once
