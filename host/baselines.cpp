@@ -1,6 +1,7 @@
 #include "l2o/baselines.hpp"
 
 #include "host/backend.hpp"
+#include "host/fail.hpp"
 #include "l2o/error.hpp"
 #include "maths/coordinate.hpp"
 

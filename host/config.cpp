@@ -1,5 +1,6 @@
 #include "l2o/config.hpp"
 
+#include "host/fail.hpp"
 #include "l2o/error.hpp"
 
 #include <cmath>

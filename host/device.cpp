@@ -2,6 +2,7 @@
 
 #include "host/backend.hpp"
 
+#include "host/fail.hpp"
 #include "l2o/error.hpp"
 
 #if L2O_WITH_CUDA

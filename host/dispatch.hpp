@@ -1,6 +1,7 @@
 // Turns the run-time hidden size into the compile-time one the kernels are built for.
 #pragma once
 
+#include "host/fail.hpp"
 #include "l2o/config.hpp"
 #include "l2o/error.hpp"
 

@@ -1,5 +1,6 @@
 #include "l2o/weights.hpp"
 
+#include "host/fail.hpp"
 #include "l2o/error.hpp"
 #include "maths/random.hpp"
 

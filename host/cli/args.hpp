@@ -2,6 +2,7 @@
 // unknown options, missing values and malformed numbers (exit status 2 in main).
 #pragma once
 
+#include "host/fail.hpp"
 #include "l2o/error.hpp"
 
 #include <cerrno>

@@ -1,6 +1,7 @@
 // The CPU as a DeviceBackend: host memory (64-byte aligned, for the SIMD packs) and the
 // CPU's step, baselines and unroll.
 #include "host/cpu/cpu.hpp"
+#include "host/fail.hpp"
 #include "l2o/error.hpp"
 
 #include <chrono>

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "host/buffer.hpp"
+#include "host/fail.hpp"
 #include "l2o/error.hpp"
 
 #include <cuda_runtime.h>

@@ -16,6 +16,7 @@
 #pragma once
 
 #include "host/cuda/check.hpp"
+#include "host/fail.hpp"
 
 #include <cstddef>
 #include <map>

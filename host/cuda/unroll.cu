@@ -5,6 +5,7 @@
 #include "host/cuda/check.hpp"
 #include "host/cuda/cuda.hpp"
 #include "host/dispatch.hpp"
+#include "host/fail.hpp"
 
 #include "kernels/unroll_kernels.cuh"
 

@@ -1,6 +1,7 @@
 // Checkpoint files; the format is documented in docs/checkpoint-format.md.
 #include "l2o/checkpoint.hpp"
 
+#include "host/fail.hpp"
 #include "l2o/error.hpp"
 
 #include <zlib.h>

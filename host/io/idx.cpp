@@ -3,6 +3,7 @@
 // bytes. gzip is read through zlib, which also reads uncompressed files transparently.
 #include "l2o/data.hpp"
 
+#include "host/fail.hpp"
 #include "l2o/error.hpp"
 
 #include <zlib.h>

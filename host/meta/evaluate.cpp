@@ -1,6 +1,7 @@
 #include "l2o/evaluate.hpp"
 
 #include "host/buffer.hpp"
+#include "host/fail.hpp"
 #include "host/nvtx.hpp"
 #include "l2o/error.hpp"
 #include "l2o/optimizer.hpp"

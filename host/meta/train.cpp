@@ -1,5 +1,6 @@
 #include "l2o/train.hpp"
 
+#include "host/fail.hpp"
 #include "host/nvtx.hpp"
 #include "l2o/checkpoint.hpp"
 #include "l2o/error.hpp"

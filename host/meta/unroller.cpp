@@ -1,6 +1,7 @@
 #include "l2o/meta.hpp"
 
 #include "host/backend.hpp"
+#include "host/fail.hpp"
 #include "host/nvtx.hpp"
 #include "l2o/error.hpp"
 

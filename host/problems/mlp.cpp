@@ -2,6 +2,7 @@
 // the per-element work (activations, softmax cross-entropy) from mlp_math.hpp.
 #include "host/problems/mlp.hpp"
 
+#include "host/fail.hpp"
 #include "l2o/error.hpp"
 #include "maths/mlp_math.hpp"
 #include "maths/random.hpp"

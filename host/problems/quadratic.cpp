@@ -2,6 +2,7 @@
 // tight loops (d = 10 is far too small for a BLAS call per function to pay).
 #include "host/problems/quadratic.hpp"
 
+#include "host/fail.hpp"
 #include "l2o/error.hpp"
 #include "maths/random.hpp"
 

@@ -4,7 +4,6 @@
 
 #include "l2o/build.hpp"
 
-#include <sstream>
 #include <stdexcept>
 #include <string>
 
@@ -14,20 +13,5 @@ class L2O_API Error : public std::runtime_error {
  public:
   explicit Error(const std::string& what) : std::runtime_error(what) {}
 };
-
-namespace detail {
-// Concatenates the arguments with operator<< into one message.
-template <class... Args>
-std::string cat(const Args&... args) {
-  std::ostringstream os;
-  (os << ... << args);
-  return os.str();
-}
-}  // namespace detail
-
-template <class... Args>
-[[noreturn]] void fail(const Args&... args) {
-  throw Error(detail::cat(args...));
-}
 
 }  // namespace l2o
