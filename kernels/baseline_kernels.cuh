@@ -13,8 +13,9 @@ namespace kernels {
 
 // The baseline step of every tensor of the table; the state of tensor s is s0 = state[s]
 // (momentum / mean square / Adam's m) and, for Adam, s1 = state[s] + n[s] (v).
-static __global__ void __launch_bounds__(kTile)
-    l2o_baseline_step_kernel(BaselineParams p, const SegmentTable<float> t,
+template <int Cap>
+__global__ void __launch_bounds__(kTile)
+    l2o_baseline_step_kernel(BaselineParams p, const SegmentTable<float, Cap> t,
                              const int* __restrict__ skip, int* found) {
   if (*skip) {
     if (found && blockIdx.x == 0 && threadIdx.x == 0) *found = 1;

@@ -45,43 +45,55 @@ struct CoordStateIO<bfloat16> {
   }
 };
 
-// The tensors of one multi-tensor step, passed by value as a kernel parameter (up to
-// kMaxSegments per launch: ~10 KB, within the 32 KB that CUDA 12.1+ allows on Volta and
-// later). The coordinates of all tensors form one sequence of tiles of kTile (the block
-// size): tensor s owns tiles [first_tile[s], first_tile[s + 1]). Blocks stride over the
-// tiles in increasing order, so each finds its tensor by walking forward.
+// The tensors of one step, passed by value as a kernel parameter: a single tensor as a
+// table of capacity 1 (a few dozen bytes), a list in tables of capacity kMaxSegments
+// (~10 KB: within the 32 KB that CUDA 12.1+ allows on Volta and later). The coordinates of
+// all tensors form one sequence of tiles of kTile (the block size): tensor s owns tiles
+// [first_tile[s], first_tile[s + 1]).
 constexpr int kMaxSegments = 256;
 constexpr int kTile = kBlockThreads;  // coordinates per tile: one per thread of a block
 
-template <class S>
+template <class S, int Cap>
 struct SegmentTable {
+  static constexpr int kCapacity = Cap;
   int count;
-  float* theta[kMaxSegments];
-  const float* grad[kMaxSegments];
-  S* state[kMaxSegments];
-  std::size_t n[kMaxSegments];
-  std::size_t first_tile[kMaxSegments + 1];
+  float* theta[Cap];
+  const float* grad[Cap];
+  S* state[Cap];
+  std::size_t n[Cap];
+  std::size_t first_tile[Cap + 1];
 };
-static_assert(sizeof(SegmentTable<float>) < 32 * 1024 - 512, "segment table too large");
+static_assert(sizeof(SegmentTable<float, kMaxSegments>) < 32 * 1024 - 512,
+              "segment table too large for a kernel parameter");
 
 // Calls f(segment, i) for every coordinate i of every tensor of the table that falls to
-// this thread (one coordinate per thread and tile).
-template <class Table, class F>
-__device__ __forceinline__ void for_each_coordinate(const Table& t, F&& f) {
-  const std::size_t tiles = t.first_tile[t.count];
-  int seg = 0;
-  for (std::size_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
-    while (tile >= t.first_tile[seg + 1]) ++seg;
-    const std::size_t i = (tile - t.first_tile[seg]) * kTile + threadIdx.x;
-    if (i < t.n[seg]) f(seg, i);
+// this thread. One tensor: the plain grid-stride loop (the walk below costs the step
+// kernel up to twice the registers, measured with ptxas at H = 8 and 32). Several:
+// blocks stride over the tiles in increasing order, so each finds its tensor by walking
+// forward.
+template <class S, int Cap, class F>
+__device__ __forceinline__ void for_each_coordinate(const SegmentTable<S, Cap>& t, F&& f) {
+  if constexpr (Cap == 1) {
+    const std::size_t n = t.n[0];
+    for (std::size_t i = blockIdx.x * std::size_t(kTile) + threadIdx.x; i < n;
+         i += std::size_t(gridDim.x) * kTile)
+      f(0, i);
+  } else {
+    const std::size_t tiles = t.first_tile[t.count];
+    int seg = 0;
+    for (std::size_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+      while (tile >= t.first_tile[seg + 1]) ++seg;
+      const std::size_t i = (tile - t.first_tile[seg]) * kTile + threadIdx.x;
+      if (i < t.n[seg]) f(seg, i);
+    }
   }
 }
 
 // Sets *flag = 1 when any gradient of the table is NaN or +-Inf. Nothing is written
 // otherwise, so the caller clears the flag first.
-template <class S>
+template <class S, int Cap>
 __global__ void __launch_bounds__(kTile)
-    l2o_check_finite_kernel(const SegmentTable<S> t, int* flag) {
+    l2o_check_finite_kernel(const SegmentTable<S, Cap> t, int* flag) {
   bool bad = false;
   for_each_coordinate(t, [&](int s, std::size_t i) { bad |= !is_finite(t.grad[s][i]); });
   if (__syncthreads_or(bad) && threadIdx.x == 0) *flag = 1;
@@ -125,9 +137,9 @@ __device__ __forceinline__ void forward_coordinates(const StepParams& p, float* 
 // *skip is set by the check kernel, in which case nothing changes and *found (if given)
 // is set to 1. The state of tensor s is S (float or bfloat16), row k of coordinate i at
 // state[s][k * n[s] + i].
-template <int H, class S>
+template <int H, class S, int Cap>
 __global__ void __launch_bounds__(kTile)
-    l2o_lstm_step_kernel(StepParams p, const SegmentTable<S> t, const int* __restrict__ skip,
+    l2o_lstm_step_kernel(StepParams p, const SegmentTable<S, Cap> t, const int* __restrict__ skip,
                          int* found) {
   if (*skip) {
     if (found && blockIdx.x == 0 && threadIdx.x == 0) *found = 1;

@@ -270,6 +270,39 @@ TEST(MetaSession, CallerDrivenLoopEqualsTheUnrollerBitForBit) {
   EXPECT_EQ(0, std::memcmp(u.theta(), s.theta(), n * sizeof(float)));
 }
 
+// An optimizee that throws from its evaluation once armed, like a user's model might.
+class Flaky final : public Optimizee {
+ public:
+  explicit Flaky(std::unique_ptr<Optimizee> f) : f_(std::move(f)) {}
+  std::size_t size() const override { return f_->size(); }
+  Device device() const override { return f_->device(); }
+  void initial_theta(float* theta, Stream s) override { f_->initial_theta(theta, s); }
+  void loss_and_grad(const float* theta, float* grad, float* loss, Stream s) override {
+    if (armed && ++calls == 3) throw Error("the model failed");
+    f_->loss_and_grad(theta, grad, loss, s);
+  }
+  bool armed = false;
+  int calls = 0;
+
+ private:
+  std::unique_ptr<Optimizee> f_;
+};
+
+// An unroll that throws part-way does not wedge the Unroller: the next unroll runs.
+TEST(Unroller, AnUnrollThatThrewLeavesItUsable) {
+  const Weights phi = Weights::initialise(OptimizerConfig{}, 2);
+  Flaky f(make_quadratic_family(QuadraticOptions{})->sample(3, Device::kCpu));
+  Unroller u(phi, f.size(), 5, Device::kCpu);
+  u.start(f);
+  f.armed = true;
+  std::vector<float> d;
+  EXPECT_THROW(u.unroll(f, &d), Error);
+  UnrollTimes times;
+  EXPECT_EQ(u.unroll(f, &d).size(), 5u);
+  EXPECT_EQ(u.unroll_timed(f, &d, &times).size(), 5u);
+  EXPECT_EQ(d.size(), phi.size());
+}
+
 TEST(MetaSession, CallsOutOfOrderAreRefused) {
   const Weights phi = Weights::initialise(OptimizerConfig{}, 4);
   const std::size_t n = 33;
@@ -291,6 +324,11 @@ TEST(MetaSession, CallsOutOfOrderAreRefused) {
   EXPECT_THROW(s.step(), Error);           // 2 of 2 steps taken
   EXPECT_EQ(s.finish(nullptr).size(), 2u);
   s.step();  // the next unroll goes on
+  s.record();
+  EXPECT_THROW(s.begin(), Error);             // in place, mid-unroll: the slots are not theta_0's
+  EXPECT_THROW(s.set_weights(phi), Error);    // one phi per unroll
+  s.begin(theta.data(), grad.data(), &loss);  // the copying form abandons the unroll
+  s.set_weights(phi);
   EXPECT_THROW(MetaSession(phi, 0, 2, Device::kCpu), Error);
   EXPECT_THROW(MetaSession(phi, n, 0, Device::kCpu), Error);
   EXPECT_THROW(MetaSession(phi, n, 2, Device::kCpu, {1.0f}), Error);

@@ -41,7 +41,8 @@ class CpuDevice final : public DeviceBackend {
 }  // namespace
 
 const DeviceBackend& cpu_backend() {
-  static const CpuDevice device;
+  // Never destroyed: buffers and optimizers in static storage may outlive a local static.
+  static const CpuDevice& device = *new CpuDevice;
   return device;
 }
 

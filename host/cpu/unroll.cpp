@@ -46,7 +46,7 @@ class CpuUnroll final : public UnrollBackend {
   float* state_slot(int t) { return states_.data() + t * sd_ * ld_; }
 
   void copy_in(float* dst, const float* src, std::size_t count) override {
-    std::memcpy(dst, src, count * sizeof(float));
+    if (dst != src) std::memcpy(dst, src, count * sizeof(float));
   }
 
   void reset_state() override { std::fill(state_slot(0), state_slot(1), 0.0f); }

@@ -7,6 +7,7 @@
 #include "kernels/step_kernels.cuh"
 
 #include <algorithm>
+#include <type_traits>
 
 namespace l2o {
 namespace detail {
@@ -24,17 +25,20 @@ class CudaBaseline final : public BaselineBackend {
   }
   void step(const BaselineParams& p, const Segment<float>* segments, std::size_t count,
             Stream stream, int* found) override {
-    const auto tables = segment_tables<float>(segments, count);
-    // The flag of this stream, locked until the enqueues are done (cuda_flags.hpp).
-    const StreamFlags::Lease lease = flags_.get(stream);
-    int* flag = lease.flag;
-    enqueue_checks(tables, flag, stream, sms_);
-    for (const auto& t : tables) {
-      kernels::l2o_baseline_step_kernel<<<kernels::grid_for(t.first_tile[t.count], sms_, 8),
-                                          kernels::kBlockThreads, 0, stream>>>(p, t, flag, found);
-      L2O_CUDA_CHECK_LAUNCH();
-      found = nullptr;  // reported once, by the first table's kernel
-    }
+    with_tables<float>(segments, count, [&](const auto& tables) {
+      using Table = typename std::decay_t<decltype(tables)>::value_type;
+      // The flag of this stream, locked until the enqueues are done (cuda_flags.hpp).
+      const StreamFlags::Lease lease = flags_.get(stream);
+      int* flag = lease.flag;
+      enqueue_checks(tables, flag, stream, sms_);
+      for (const auto& t : tables) {
+        kernels::l2o_baseline_step_kernel<Table::kCapacity>
+            <<<kernels::grid_for(t.first_tile[t.count], sms_, 8), kernels::kBlockThreads, 0,
+               stream>>>(p, t, flag, found);
+        L2O_CUDA_CHECK_LAUNCH();
+        found = nullptr;  // reported once, by the first table's kernel
+      }
+    });
   }
 
  private:

@@ -40,7 +40,8 @@ class CudaDevice final : public DeviceBackend {
 }  // namespace
 
 const DeviceBackend& cuda_backend() {
-  static const CudaDevice device;
+  // Never destroyed: buffers and optimizers in static storage may outlive a local static.
+  static const CudaDevice& device = *new CudaDevice;
   return device;
 }
 

@@ -13,19 +13,20 @@
 namespace l2o {
 namespace detail {
 
-// S: the state type the kernels see; segments' state pointers are converted to it.
-template <class S, class T>
-std::vector<kernels::SegmentTable<S>> segment_tables(const Segment<T>* segments,
-                                                     std::size_t count) {
-  std::vector<kernels::SegmentTable<S>> tables;
+// The tables of `count` tensors (empty ones dropped) in groups of up to Cap tensors; S: the
+// state type the kernels see, segments' state pointers are converted to it.
+template <class S, int Cap, class T>
+std::vector<kernels::SegmentTable<S, Cap>> segment_tables(const Segment<T>* segments,
+                                                          std::size_t count) {
+  std::vector<kernels::SegmentTable<S, Cap>> tables;
   for (std::size_t k = 0; k < count; ++k) {
     if (segments[k].n == 0) continue;
-    if (tables.empty() || tables.back().count == kernels::kMaxSegments) {
+    if (tables.empty() || tables.back().count == Cap) {
       tables.emplace_back();
       tables.back().count = 0;
       tables.back().first_tile[0] = 0;
     }
-    kernels::SegmentTable<S>& t = tables.back();
+    kernels::SegmentTable<S, Cap>& t = tables.back();
     const int s = t.count++;
     t.theta[s] = segments[k].theta;
     t.grad[s] = segments[k].grad;
@@ -36,11 +37,23 @@ std::vector<kernels::SegmentTable<S>> segment_tables(const Segment<T>* segments,
   return tables;
 }
 
-// The first half of every multi-tensor step: clear `flag`, then check every table's
-// gradients, all on `stream` before any step kernel, which reads the flag.
-template <class S>
-void enqueue_checks(const std::vector<kernels::SegmentTable<S>>& tables, int* flag,
-                    cudaStream_t stream, int sms) {
+// Calls f(tables) with the tables of the call: one table of capacity 1 when a single
+// tensor is non-empty (the kernels' plain loop, a small parameter), else tables of
+// capacity kMaxSegments. f is called once, with either type.
+template <class S, class T, class F>
+void with_tables(const Segment<T>* segments, std::size_t count, F&& f) {
+  std::size_t nonempty = 0;
+  for (std::size_t k = 0; k < count; ++k) nonempty += segments[k].n > 0;
+  if (nonempty == 1)
+    f(segment_tables<S, 1>(segments, count));
+  else
+    f(segment_tables<S, kernels::kMaxSegments>(segments, count));
+}
+
+// The first half of every step: clear `flag`, then check every table's gradients, all on
+// `stream` before any step kernel, which reads the flag.
+template <class Table>
+void enqueue_checks(const std::vector<Table>& tables, int* flag, cudaStream_t stream, int sms) {
   L2O_CUDA_CHECK(cudaMemsetAsync(flag, 0, sizeof(int), stream));
   for (const auto& t : tables) {
     kernels::l2o_check_finite_kernel<<<kernels::grid_for(t.first_tile[t.count], sms, 4),

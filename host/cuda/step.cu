@@ -37,10 +37,17 @@ class CudaStep final : public StepBackend {
     params_ = {phi_.data(), phi.layout(), PreprocessParams::from(c), c.forget_bias, c.output_scale};
     dispatch_hidden(c.hidden, [&](auto h) {
       constexpr int H = decltype(h)::value;
-      per_sm_[0] = resident_blocks_per_sm(kernels::l2o_lstm_step_kernel<H, float>, kBlockThreads,
-                                          smem_bytes(), "the LSTM step kernel");
-      per_sm_[1] = resident_blocks_per_sm(kernels::l2o_lstm_step_kernel<H, bfloat16>, kBlockThreads,
-                                          smem_bytes(), "the LSTM step kernel (bfloat16 state)");
+      const std::size_t smem = smem_bytes();
+      const char* what = "the LSTM step kernel";
+      using kernels::kMaxSegments;
+      per_sm_[0][0] = resident_blocks_per_sm(kernels::l2o_lstm_step_kernel<H, float, 1>,
+                                             kBlockThreads, smem, what);
+      per_sm_[0][1] = resident_blocks_per_sm(kernels::l2o_lstm_step_kernel<H, float, kMaxSegments>,
+                                             kBlockThreads, smem, what);
+      per_sm_[1][0] = resident_blocks_per_sm(kernels::l2o_lstm_step_kernel<H, bfloat16, 1>,
+                                             kBlockThreads, smem, what);
+      per_sm_[1][1] = resident_blocks_per_sm(
+          kernels::l2o_lstm_step_kernel<H, bfloat16, kMaxSegments>, kBlockThreads, smem, what);
     });
   }
 
@@ -73,21 +80,24 @@ class CudaStep final : public StepBackend {
   // tensors precedes any update, so a non-finite gradient anywhere skips every tensor.
   template <class S>
   void enqueue(const SegmentRef* segments, std::size_t count, Stream stream, int* found) {
-    const auto tables = segment_tables<S>(segments, count);
-    // The flag of this stream, locked until the enqueues are done (cuda_flags.hpp).
-    const StreamFlags::Lease lease = flags_.get(stream);
-    int* flag = lease.flag;
-    enqueue_checks(tables, flag, stream, sms_);
-    const int per_sm = per_sm_[std::is_same<S, bfloat16>::value];
-    dispatch_hidden(params_.layout.hidden, [&](auto h) {
-      constexpr int H = decltype(h)::value;
-      for (const auto& t : tables) {
-        kernels::l2o_lstm_step_kernel<H, S>
-            <<<kernels::grid_for(t.first_tile[t.count], sms_, per_sm), kBlockThreads, smem_bytes(),
-               stream>>>(params_, t, flag, found);
-        L2O_CUDA_CHECK_LAUNCH();
-        found = nullptr;  // reported once, by the first table's kernel
-      }
+    with_tables<S>(segments, count, [&](const auto& tables) {
+      using Table = typename std::decay_t<decltype(tables)>::value_type;
+      constexpr int Cap = Table::kCapacity;
+      // The flag of this stream, locked until the enqueues are done (cuda_flags.hpp).
+      const StreamFlags::Lease lease = flags_.get(stream);
+      int* flag = lease.flag;
+      enqueue_checks(tables, flag, stream, sms_);
+      const int per_sm = per_sm_[std::is_same<S, bfloat16>::value][Cap > 1];
+      dispatch_hidden(params_.layout.hidden, [&](auto h) {
+        constexpr int H = decltype(h)::value;
+        for (const auto& t : tables) {
+          kernels::l2o_lstm_step_kernel<H, S, Cap>
+              <<<kernels::grid_for(t.first_tile[t.count], sms_, per_sm), kBlockThreads,
+                 smem_bytes(), stream>>>(params_, t, flag, found);
+          L2O_CUDA_CHECK_LAUNCH();
+          found = nullptr;  // reported once, by the first table's kernel
+        }
+      });
     });
   }
 
@@ -95,7 +105,8 @@ class CudaStep final : public StepBackend {
   int sms_ = 1;
   DeviceArray<float> phi_;
   StreamFlags flags_;
-  int per_sm_[2] = {1, 1};  // resident blocks per SM: fp32 state, bfloat16 state
+  // Resident blocks per SM of the step kernel: [fp32 | bfloat16 state][one tensor | a list].
+  int per_sm_[2][2] = {{1, 1}, {1, 1}};
   kernels::StepParams params_{};
 };
 

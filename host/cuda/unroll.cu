@@ -128,8 +128,14 @@ class CudaUnroll final : public UnrollBackend {
   float* state_slot(int t) { return states_.data() + t * sd_ * n_; }
 
   void copy_in(float* dst, const float* src, std::size_t count) override {
+    if (dst == src) return;  // recorded in place
     // cudaMemcpyDefault: the source may be host or device memory (unified addressing).
     L2O_CUDA_CHECK(cudaMemcpyAsync(dst, src, count * sizeof(float), cudaMemcpyDefault, stream_));
+    // From pinned host memory the copy is truly asynchronous: wait, so that the caller may
+    // reuse its buffer at once (pageable memory is staged before the call returns).
+    cudaPointerAttributes a{};
+    L2O_CUDA_CHECK(cudaPointerGetAttributes(&a, src));
+    if (a.type == cudaMemoryTypeHost) L2O_CUDA_CHECK(cudaStreamSynchronize(stream_));
   }
 
   void reset_state() override {

@@ -50,6 +50,10 @@ Stream MetaSession::stream() const {
 }
 
 void MetaSession::set_weights(const Weights& phi) {
+  // The forward steps and the backward of one unroll must use one phi.
+  if (t_ != 0)
+    fail("MetaSession::set_weights in the middle of an unroll (", t_, " of ", unroll_,
+         " steps taken): call it after finish()");
   // The tape, the backward buffers and phi's device copy are sized for one structure.
   check_weights("set_weights", phi);
   const WeightLayout a = phi.layout(), b = layout_of(config_);
@@ -81,6 +85,10 @@ void MetaSession::begin(const float* theta0, const float* grad0, const float* lo
 }
 
 void MetaSession::begin() {
+  if (t_ != 0)
+    fail("MetaSession::begin: an unroll is under way (", t_, " of ", unroll_,
+         " steps taken), so grad_slot() and loss_slot() were not theta_0's; use the copying "
+         "begin(theta0, grad0, loss0) to abandon it");
   t_ = 0;
   backend_->reset_state();
   recorded_ = true;  // slot 0 holds f and its gradient at theta_0
@@ -198,10 +206,18 @@ float Unroller::start(Optimizee& f) {
   return b.losses(0, 1)[0];
 }
 
+// An unroll that threw part-way (the optimizee, a capture) left the session mid-unroll;
+// the Unroller owns its session, so the next unroll starts again from slot 0.
+void Unroller::restart_unroll() {
+  session_.t_ = 0;
+  session_.recorded_ = true;
+}
+
 std::vector<float> Unroller::unroll(Optimizee& f, std::vector<float>* dphi) {
   L2O_NVTX_RANGE("l2o unroll");
   check_optimizee(f, n_, device());
   if (starts_ == 0) fail("Unroller: unroll() before start()");
+  restart_unroll();
   detail::UnrollBackend& b = *session_.backend_;
   if (graphs_ && b.supports_graphs() && f.graph_capturable()) {
     const int with_backward = dphi != nullptr;
@@ -213,8 +229,6 @@ std::vector<float> Unroller::unroll(Optimizee& f, std::vector<float>* dphi) {
       } catch (...) {
         b.abort_capture();
         graph_with_backward_ = -1;
-        session_.t_ = 0;
-        session_.recorded_ = true;
         throw;
       }
       b.end_capture();
@@ -247,11 +261,17 @@ std::vector<float> Unroller::unroll_timed(Optimizee& f, std::vector<float>* dphi
                                           UnrollTimes* times) {
   check_optimizee(f, n_, device());
   if (starts_ == 0) fail("Unroller: unroll_timed() before start()");
+  restart_unroll();
   detail::UnrollBackend& b = *session_.backend_;
   const auto t0 = std::chrono::steady_clock::now();
   std::unique_ptr<detail::PhaseClock> clock = b.make_clock();
   b.set_clock(clock.get());
-  enqueue_unroll(session_, b, f, dphi != nullptr, clock.get());
+  try {
+    enqueue_unroll(session_, b, f, dphi != nullptr, clock.get());
+  } catch (...) {
+    b.set_clock(nullptr);  // the clock dies with this call
+    throw;
+  }
   b.set_clock(nullptr);
   std::vector<float> losses = finish_unroll(dphi);
   const std::array<double, detail::kPhases> ms = clock->totals();

@@ -62,7 +62,8 @@ class L2O_API MetaSession {
   Stream stream() const;
   std::size_t size() const { return n_; }
   int unroll_length() const { return unroll_; }
-  // Another phi of the same structure (layers, hidden units, inputs); refused otherwise.
+  // Another phi of the same structure (layers, hidden units, inputs), between unrolls;
+  // refused otherwise.
   void set_weights(const Weights& phi);
   const OptimizerConfig& config() const { return config_; }
 
@@ -74,7 +75,8 @@ class L2O_API MetaSession {
   // theta += g_t: the next step of this unroll, from the last recorded gradient.
   void step();
   // The optimizee's gradient and loss at the theta of the last step (copied). The
-  // in-place form: write them into grad_slot() and loss_slot(), then call record().
+  // in-place form: write them into grad_slot() and loss_slot(), then call record(). On
+  // CUDA the copy is ordered on stream(); from host memory it is complete on return.
   void record(const float* grad, const float* loss);
   void record();
   // After unroll_length() recorded steps: f(theta_1..theta_T) (host), and dL/dphi into
@@ -145,6 +147,7 @@ class L2O_API Unroller {
 
  private:
   std::vector<float> finish_unroll(std::vector<float>* dphi);
+  void restart_unroll();
 
   std::size_t n_;
   int unroll_;
