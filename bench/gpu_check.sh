@@ -7,8 +7,9 @@
 #   dependencies, build (-lineinfo, ninja when present), device probe, the whole test
 #   suite, compute-sanitizer (memcheck, racecheck, synccheck, initcheck) on the GPU tests,
 #   the GPU benchmark beside PyTorch on the same card (bench/compare_gpu.sh), a short
-#   meta-training of the quadratic and of the Fashion-MNIST MLP on the GPU, the CPU step
-#   benchmark.
+#   meta-training of the quadratic and of the Fashion-MNIST MLP on the GPU, the Python
+#   package's tests and torch optimizer benchmark (where python3 has nanobind, scikit-build-core,
+#   torch and pytest), the CPU step benchmark.
 # Full logs go to OUTDIR; the summary table is printed last (and is OUTDIR/summary.txt).
 # The whole check ends within L2O_CHECK_BUDGET seconds (default 510: under 9 minutes).
 #   bash bench/gpu_check.sh OUTDIR [CUDA_ARCH]
@@ -176,6 +177,21 @@ for problem in quadratic mlp; do
     record "$name" FAILED "exit $rc: $(tail -1 "$out/train-$problem.log" | cut -c1-120)"
 done
 
+# --- Python package: pytest (its CUDA tests) and the torch optimizer benchmark --------------
+name="Python package + pytest + torch bench"
+if ! $py -c "import nanobind, scikit_build_core, torch, pytest" >/dev/null 2>&1; then
+  record "$name" skipped "$py lacks nanobind, scikit-build-core, torch or pytest"
+elif run_stage "$name" 150 "$out/python.log" bash -c '
+    set -e
+    rm -rf /tmp/l2o-python
+    "$0" -m pip install -q --no-build-isolation --no-deps --target /tmp/l2o-python .
+    export PYTHONPATH=/tmp/l2o-python
+    (cd /tmp && "$0" -m pytest -q -rs "$1/python/tests")
+    "$0" bench/bench_torch_optimizer.py --device "$2"' "$py" "$PWD"   "$([ $device = 1 ] && echo cuda || echo cpu)"; then
+  [ $rc = 0 ] && record "$name" ok "$(grep -E '[0-9]+ passed' "$out/python.log" | tail -1)" ||
+    record "$name" FAILED "exit $rc; see python.log"
+fi
+
 # --- CPU step benchmark (the machine's cores, for the record) ---------------------------------
 if [ ! -x "$build/bench/l2o_bench_cpu" ]; then
   record "CPU step benchmark" skipped "not built (no Google Benchmark)"
@@ -192,5 +208,6 @@ echo
 grep -E '^#|^\||^\(' "$out/l2o_gpu.txt" 2>/dev/null
 cat "$out/ratios.md" 2>/dev/null
 grep -E "^BM_" "$out/bench_cpu.txt" 2>/dev/null
+grep -E "^#|^\|" "$out/python.log" 2>/dev/null
 echo "logs: $out"
 exit $((failures > 0))

@@ -135,6 +135,10 @@ class DeviceBackend {
   // Copies between this backend's memory and the host, and waits for the copy.
   virtual void to_host(void* dst, const void* src, std::size_t bytes, Stream s) const = 0;
   virtual void from_host(void* dst, const void* src, std::size_t bytes, Stream s) const = 0;
+  // Copies within this backend's memory (or from the host), ordered on s.
+  virtual void copy(void* dst, const void* src, std::size_t bytes, Stream s) const = 0;
+  // Waits for all work on the device (CUDA: every stream).
+  virtual void synchronize() const = 0;
 };
 
 // The backend of a device (kAuto resolved: CUDA when usable); throws when kCuda is asked

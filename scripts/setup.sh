@@ -3,7 +3,8 @@
 # The CUDA toolkit is not installed here: without nvcc l2o builds its CPU backend only.
 set -euo pipefail
 packages=(cmake make g++ libgtest-dev libbenchmark-dev zlib1g-dev libopenblas-dev
-          dataset-fashion-mnist python3 pkg-config binutils)
+          dataset-fashion-mnist python3 pkg-config binutils
+          python3-dev python3-pip python3-numpy python3-pytest python3-torch)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -15,3 +16,14 @@ if ((${#missing[@]})); then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+sudo_pip=""
+[ "$(id -u)" -eq 0 ] || sudo_pip="sudo"
+# The Python package's build tools, into Debian's python3 (the one python3-torch serves),
+# from PyPI: Debian 12 packages neither nanobind nor scikit-build-core.
+py=/usr/bin/python3
+if ! $py -c "import nanobind, scikit_build_core" 2>/dev/null; then
+  echo "l2o setup: pip install nanobind scikit-build-core"
+  $sudo_pip $py -m pip install -q --break-system-packages --root-user-action=ignore \
+    "nanobind>=2.0" "scikit-build-core>=0.8"
+fi
+

@@ -4,7 +4,8 @@
 # and l2o taken as a subproject:
 #   build/      the CUDA-enabled build (every .cu file compiled and linked; the GPU tests
 #               run where a device is present and skip visibly elsewhere) — needs nvcc;
-#   build-cpu/  the CPU-only build (L2O_CUDA=OFF), which must not need CUDA at all.
+#   build-cpu/  the CPU-only build (L2O_CUDA=OFF), which must not need CUDA at all;
+# then the Python package (pip install .) and its pytest suite.
 # Set L2O_REQUIRE_CUDA=1 to fail when nvcc is missing instead of skipping that build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -76,5 +77,12 @@ cmake -S examples/consumer -B build-subproject -DL2O_SOURCE_DIR="$(pwd)" -DL2O_C
   { cat build-subproject.configure.log; exit 1; }
 cmake --build build-subproject -j "$jobs" >/dev/null
 build-subproject/l2o_consumer >/dev/null && echo "subproject consumer: ok"
-# Last: the CPU-only build and its tests.
 configure_build_test build-cpu -DL2O_CUDA=OFF
+# The Python package (with the CUDA backend where nvcc is), installed into Debian's
+# python3, and its tests; L2O_CLI lets them check that a phi trained in Python is used by
+# the command line.
+echo "== l2o: pip install . and pytest (python/tests)"
+py=/usr/bin/python3
+$py -m pip install -v --break-system-packages --no-build-isolation . >build-python.log 2>&1 ||
+  { tail -40 build-python.log; exit 1; }
+(cd "$(mktemp -d)" && L2O_CLI="$OLDPWD/build-cpu/l2o" $py -m pytest -rs -q "$OLDPWD/python/tests")

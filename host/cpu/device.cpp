@@ -36,6 +36,10 @@ class CpuDevice final : public DeviceBackend {
   void from_host(void* dst, const void* src, std::size_t bytes, Stream) const override {
     std::memcpy(dst, src, bytes);
   }
+  void copy(void* dst, const void* src, std::size_t bytes, Stream) const override {
+    std::memmove(dst, src, bytes);
+  }
+  void synchronize() const override {}
 };
 
 }  // namespace

@@ -35,6 +35,10 @@ class CudaDevice final : public DeviceBackend {
     L2O_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, s));
     L2O_CUDA_CHECK(cudaStreamSynchronize(s));
   }
+  void copy(void* dst, const void* src, std::size_t bytes, Stream s) const override {
+    L2O_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, s));
+  }
+  void synchronize() const override { L2O_CUDA_CHECK(cudaDeviceSynchronize()); }
 };
 
 }  // namespace
