@@ -179,7 +179,9 @@ done
 
 # --- Python package: pytest (its CUDA tests) and the torch optimizer benchmark --------------
 name="Python package + pytest + torch bench"
-if ! $py -c "import nanobind, scikit_build_core, torch, pytest" >/dev/null 2>&1; then
+if ! needs_device "$name"; then
+  :
+elif ! $py -c "import nanobind, scikit_build_core, torch, pytest" >/dev/null 2>&1; then
   record "$name" skipped "$py lacks nanobind, scikit-build-core, torch or pytest"
 elif run_stage "$name" 150 "$out/python.log" bash -c '
     set -e
