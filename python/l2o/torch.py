@@ -63,6 +63,26 @@ def _group_tensors(group, state_of, what):
     return params, grads, states, device
 
 
+def _step_groups(optimizer, closure, backend_of, state_of, what):
+    """The body of both optimizers' step(): the closure, then per parameter group one
+    multi-tensor call of the group's l2o backend (on the current stream on CUDA)."""
+    loss = None
+    if closure is not None:
+        with torch.enable_grad():
+            loss = closure()
+    for gi, group in enumerate(optimizer.param_groups):
+        params, grads, states, device = _group_tensors(group, state_of, what)
+        if not params:
+            continue
+        opt = backend_of(group, gi, device)
+        if device.type == "cuda":
+            with torch.cuda.device(device):
+                opt.step_multi(params, grads, states, stream=_stream(device))
+        else:
+            opt.step_multi(params, grads, states)
+    return loss
+
+
 class LearnedOptimizer(torch.optim.Optimizer):
     """The learned optimizer (phi from `l2o train`, `meta_train` or l2o.Weights).
 
@@ -107,23 +127,12 @@ class LearnedOptimizer(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
+        def backend_of(group, _gi, device):
             if group["phi"] != _phi_id(self._phi):
                 raise RuntimeError("LearnedOptimizer: a parameter group was made for another phi")
-            params, grads, states, device = _group_tensors(group, self._state, "LearnedOptimizer")
-            if not params:
-                continue
-            opt = self._backend(device)
-            if device.type == "cuda":
-                with torch.cuda.device(device):
-                    opt.step_multi(params, grads, states, stream=_stream(device))
-            else:
-                opt.step_multi(params, grads, states)
-        return loss
+            return self._backend(device)
+
+        return _step_groups(self, closure, backend_of, self._state, "LearnedOptimizer")
 
     def load_state_dict(self, state_dict):
         mine = _phi_id(self._phi)
@@ -156,29 +165,16 @@ class BaselineOptimizer(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
         dim = {"sgd": 0, "adam": 2}.get(self._args["kind"], 1)  # state values per coordinate
-        for gi, group in enumerate(self.param_groups):
 
-            def state_of(p):
-                st = self.state[p]
-                if "buf" not in st:
-                    st["buf"] = torch.zeros(dim * p.numel(), device=p.device)
-                return st["buf"]
+        def state_of(p):
+            st = self.state[p]
+            if "buf" not in st:
+                st["buf"] = torch.zeros(dim * p.numel(), device=p.device)
+            return st["buf"]
 
-            params, grads, states, device = _group_tensors(group, state_of, "BaselineOptimizer")
-            if not params:
-                continue
-            opt = self._backend(device, gi)
-            if device.type == "cuda":
-                with torch.cuda.device(device):
-                    opt.step_multi(params, grads, states, stream=_stream(device))
-            else:
-                opt.step_multi(params, grads, states)
-        return loss
+        return _step_groups(self, closure, lambda _g, gi, device: self._backend(device, gi),
+                            state_of, "BaselineOptimizer")
 
 
 def python_family(task_sampler, name="pytorch"):
