@@ -23,9 +23,20 @@ expect 2 "unknown command" -- "$l2o" frobnicate
 expect 2 "unknown problem 'cubic'" -- "$l2o" train --problem cubic --out "$dir/x.l2o"
 expect 2 "unknown option --epoch" -- "$l2o" train --problem quadratic --epoch 3 --out "$dir/x.l2o"
 expect 2 "not a multiple of --unroll" -- "$l2o" train --problem quadratic --steps 50 --out "$dir/x.l2o"
-expect 2 "expected at least 1" -- "$l2o" train --problem quadratic --epochs 0 --out "$dir/x.l2o"
+expect 2 "epochs = '0', expected an integer in \[1, " -- "$l2o" train --problem quadratic --epochs 0 --out "$dir/x.l2o"
+# Integers are never cut to a narrower type: 2^32 + 100 steps is refused with the range,
+# not run as 100; the largest seed is a seed; a negative one is not.
+expect 2 "steps = '4294967396', expected an integer in \[1, 2147483647\]" -- "$l2o" train --problem quadratic --steps 4294967396 --out "$dir/x.l2o"
+expect 2 "runs = '2147483648', expected an integer in \[1, 2147483647\]" -- "$l2o" eval --problem quadratic --optimizer "$dir/none.l2o" --runs 2147483648
+expect 2 "seed = '-1', expected an integer in \[0, 18446744073709551615\]" -- "$l2o" init --out "$dir/s.l2o" --seed -1
+expect 0 "" -- "$l2o" init --out "$dir/s.l2o" --seed 18446744073709551615
+# Reals are finite and in range; a subnormal is a number.
+expect 2 "meta-lr = 'nan', expected a finite number" -- "$l2o" train --problem quadratic --meta-lr nan --out "$dir/x.l2o"
+expect 2 "meta-lr = 'inf', expected a finite number" -- "$l2o" train --problem quadratic --meta-lr inf --out "$dir/x.l2o"
+expect 2 "clip = '-1', expected a finite number in \[0, " -- "$l2o" train --problem quadratic --clip -1 --out "$dir/x.l2o"
+expect 0 "trained 1 epochs" -- "$l2o" train --problem quadratic --meta-lr 1e-320 --epochs 1 --eval-every 1 --validation 1 --steps 20 --out "$dir/sub.l2o"
 expect 2 "expected an integer" -- "$l2o" train --problem quadratic --epochs ten --out "$dir/x.l2o"
-expect 2 "dims = 0" -- "$l2o" train --problem quadratic --dims 0 --out "$dir/x.l2o"
+expect 2 "dims = '0', expected an integer in \[1, 65536\]" -- "$l2o" train --problem quadratic --dims 0 --out "$dir/x.l2o"
 expect 2 "hidden = 7" -- "$l2o" train --problem quadratic --hidden 7 --out "$dir/x.l2o"
 expect 2 "expected auto, cpu or cuda" -- "$l2o" train --problem quadratic --device gpu --out "$dir/x.l2o"
 expect 2 "cannot open" -- "$l2o" eval --problem quadratic --optimizer "$dir/missing.l2o"

@@ -7,6 +7,9 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -198,6 +201,109 @@ TEST_F(CheckpointTest, RefusesNonFiniteWeightsAndMissingFiles) {
     FAIL();
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("cannot open"), std::string::npos) << e.what();
+  }
+}
+
+// Strict sections: CONF then PHI, each tag once, reserved fields zero, printable tags.
+TEST_F(CheckpointTest, RefusesSectionsOutOfOrderTwiceOrWithReservedBits) {
+  Checkpoint c{Weights::initialise(OptimizerConfig{}, 1), {{"ABCD", Bytes{1, 2, 3}}}};
+  save_checkpoint(path("ok.l2o"), c);
+  const Bytes good = read(path("ok.l2o"));
+  ASSERT_EQ(refusal(good), "");
+  const std::size_t conf_at = 24, phi_at = kPhiCountAt - 16;
+  const std::size_t extra_at = good.size() - 4 - (16 + 3);
+  {  // the header's reserved field
+    Bytes b = good;
+    b[20] = 1;
+    fix_crc(b);
+    EXPECT_NE(refusal(b).find("reserved header field"), std::string::npos) << refusal(b);
+  }
+  {  // a section's reserved field
+    Bytes b = good;
+    b[extra_at + 4] = 0x80;
+    fix_crc(b);
+    EXPECT_NE(refusal(b).find("section 'ABCD' has reserved field"), std::string::npos)
+        << refusal(b);
+  }
+  {  // the extra section renamed CONF: a second CONF, after PHI
+    Bytes b = good;
+    std::memcpy(b.data() + extra_at, "CONF", 4);
+    fix_crc(b);
+    EXPECT_NE(refusal(b).find("starts with CONF, then PHI"), std::string::npos) << refusal(b);
+  }
+  {  // CONF renamed: PHI would come first
+    Bytes b = good;
+    std::memcpy(b.data() + conf_at, "XXXX", 4);
+    fix_crc(b);
+    EXPECT_NE(refusal(b).find("section 0 is 'XXXX'"), std::string::npos) << refusal(b);
+  }
+  {  // an unprintable tag (terminal escape)
+    Bytes b = good;
+    b[extra_at] = 0x1b;
+    fix_crc(b);
+    EXPECT_NE(refusal(b).find("unprintable"), std::string::npos) << refusal(b);
+  }
+  {  // the same extra section twice: append a copy and count it
+    Bytes b(good.begin(), good.end() - 4);
+    b.insert(b.end(), good.begin() + extra_at, good.end() - 4);
+    b.insert(b.end(), 4, 0);
+    const std::uint32_t count = 4;
+    std::memcpy(b.data() + 16, &count, 4);
+    fix_crc(b);
+    EXPECT_NE(refusal(b).find("'ABCD' appears twice"), std::string::npos) << refusal(b);
+  }
+  (void)phi_at;
+}
+
+// The writer refuses what the reader would refuse, and writes nothing: a NaN weight, a
+// phi of the wrong length, a bad tag. The file that was there stays loadable.
+TEST_F(CheckpointTest, WriterRefusesWhatTheReaderRefusesAndKeepsTheOldFile) {
+  const std::string p = path("keep.l2o");
+  save_weights(p, Weights::initialise(OptimizerConfig{}, 1));
+  const Bytes before = read(p);
+  Weights nan_phi = Weights::initialise(OptimizerConfig{}, 2);
+  nan_phi.values()[7] = std::numeric_limits<float>::infinity();
+  try {
+    save_weights(p, nan_phi);
+    FAIL() << "a non-finite weight was written";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("weight 7 is inf"), std::string::npos) << e.what();
+  }
+  Weights short_phi = Weights::initialise(OptimizerConfig{}, 2);
+  short_phi.values().pop_back();
+  EXPECT_THROW(save_weights(p, short_phi), Error);
+  EXPECT_THROW(save_checkpoint(p, {Weights::initialise(OptimizerConfig{}, 2), {{"A\nBC", {}}}}),
+               Error);
+  EXPECT_EQ(read(p), before);
+  EXPECT_NO_THROW(load_weights(p));
+}
+
+// Only regular files are read, and never more than the documented maximum: a FIFO would
+// block forever, /dev/zero never ends, a sparse file of a terabyte would be read whole.
+TEST_F(CheckpointTest, RefusesSpecialAndOversizedFilesBeforeReading) {
+  const std::string fifo = path("fifo.l2o");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  for (const auto& [file, why] : std::vector<std::pair<std::string, std::string>>{
+           {fifo, "a FIFO"}, {"/dev/zero", "a character device"}, {tmp_.file(""), "a directory"}}) {
+    try {
+      load_checkpoint(file);
+      ADD_FAILURE() << file << " was read";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("is not a regular file (" + why + ")"),
+                std::string::npos)
+          << e.what();
+    }
+  }
+  const std::string huge = path("huge.l2o");
+  { std::ofstream(huge, std::ios::binary) << "L2OCKPT"; }
+  ASSERT_EQ(::truncate(huge.c_str(), off_t(1) << 40), 0);  // sparse: no disk used
+  try {
+    load_checkpoint(huge);
+    ADD_FAILURE() << "a 1 TB checkpoint was read";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("more than the 268435456 this l2o reads"),
+              std::string::npos)
+        << e.what();
   }
 }
 

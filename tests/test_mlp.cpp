@@ -10,6 +10,8 @@
 #include "temp_dir.hpp"
 
 #include <gtest/gtest.h>
+
+#include <sys/stat.h>
 #include <zlib.h>
 
 #include <cmath>
@@ -60,6 +62,38 @@ class IdxTest : public ::testing::Test {
 };
 
 const Bytes kPixels = {0, 255, 51, 102, 0, 0, 255, 255, 1, 2, 3, 4};  // 3 images of 2 x 2
+
+// Sizes whose product overflows (or exceeds the documented maximum) are refused from the
+// header, before anything is allocated; so is a FIFO; a gzip bomb (a small file that
+// inflates far past its header's size) is read no further than the header's size.
+TEST_F(IdxTest, HostileHeadersFifosAndGzipBombsAreRefusedCheaply) {
+  const Bytes labels = idx(0x801, {2}, {1, 2});
+  const std::string big = refusal(idx(0x803, {0xFFFFFFFFu, 0xFFFFFFFFu, 0xFFFFFFFFu}, {}), labels);
+  EXPECT_NE(big.find("exceeds the 4294967296 bytes"), std::string::npos) << big;
+  const std::string wide = refusal(idx(0x803, {2, 65536, 65536}, {}), labels);
+  EXPECT_NE(wide.find("exceeds"), std::string::npos) << wide;
+  const std::string pixels =
+      refusal(idx(0x803, {2, 8192, 4096}, Bytes(2 * 8192 * 4096, 0)), labels);
+  EXPECT_NE(pixels.find("at most 16777216 are read"), std::string::npos) << pixels;
+
+  const std::string fifo = path("fifo");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  write("l", labels, true);
+  try {
+    load_idx(fifo, path("l"));
+    ADD_FAILURE() << "a FIFO was read";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("not a regular file (a FIFO)"), std::string::npos)
+        << e.what();
+  }
+
+  // 2 images of 2 x 2 declared, 64 MB of zeros behind them.
+  Bytes bomb = idx(0x803, {2, 2, 2}, Bytes(64u << 20, 0));
+  const std::string r = refusal(bomb, labels);
+  EXPECT_NE(r.find("holds more than 8 bytes of data, its header says 8 (trailing bytes)"),
+            std::string::npos)
+      << r;
+}
 
 TEST_F(IdxTest, ReadsGzipAndPlainFiles) {
   for (bool gz : {true, false}) {

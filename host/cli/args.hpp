@@ -7,10 +7,13 @@
 
 #include <cerrno>
 #include <climits>
+#include <cmath>
 #include <cstdlib>
+#include <limits>
 #include <map>
 #include <set>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace l2o::cli {
@@ -68,26 +71,48 @@ class Args {
     return str(name);
   }
 
-  long long integer(const std::string& name, long long def, long long min = LLONG_MIN) const {
+  // An integer option of type T in [min, max] (max: T's largest by default): a value out
+  // of that range, or one T cannot hold, is refused naming the option, the value and the
+  // range; nothing is silently cut to a narrower type.
+  template <class T>
+  T integer(const std::string& name, T def, T min, T max = std::numeric_limits<T>::max()) const {
+    static_assert(std::is_integral<T>::value, "integer options are integral");
     if (!has(name)) return def;
     const std::string s = str(name);
+    auto refuse = [&] {
+      usage_fail(command_, ": --", name, " = '", s, "', expected an integer in [", +min, ", ", +max,
+                 "]");
+    };
+    if (s.empty() || (std::is_unsigned<T>::value && s[0] == '-')) refuse();
     errno = 0;
     char* end = nullptr;
-    const long long v = std::strtoll(s.c_str(), &end, 10);
-    if (s.empty() || *end != '\0' || errno == ERANGE)
-      usage_fail(command_, ": --", name, " = '", s, "', expected an integer");
-    if (v < min) usage_fail(command_, ": --", name, " = ", v, ", expected at least ", min);
-    return v;
+    if constexpr (std::is_unsigned<T>::value) {
+      const unsigned long long v = std::strtoull(s.c_str(), &end, 10);
+      if (*end != '\0' || errno == ERANGE || v < static_cast<unsigned long long>(min) ||
+          v > static_cast<unsigned long long>(max))
+        refuse();
+      return static_cast<T>(v);
+    } else {
+      const long long v = std::strtoll(s.c_str(), &end, 10);
+      if (*end != '\0' || errno == ERANGE || v < static_cast<long long>(min) ||
+          v > static_cast<long long>(max))
+        refuse();
+      return static_cast<T>(v);
+    }
   }
 
-  double number(const std::string& name, double def) const {
+  // A finite real option in [min, max]; "inf", "nan" and values beyond the range are
+  // refused naming the option, the value and the range (a subnormal value is a number).
+  double number(const std::string& name, double def, double min, double max) const {
     if (!has(name)) return def;
     const std::string s = str(name);
     errno = 0;
     char* end = nullptr;
     const double v = std::strtod(s.c_str(), &end);
-    if (s.empty() || *end != '\0' || errno == ERANGE)
-      usage_fail(command_, ": --", name, " = '", s, "', expected a number");
+    const bool overflow = errno == ERANGE && std::fabs(v) == HUGE_VAL;
+    if (s.empty() || *end != '\0' || overflow || !std::isfinite(v) || !(v >= min && v <= max))
+      usage_fail(command_, ": --", name, " = '", s, "', expected a finite number in [", min, ", ",
+                 max, "]");
     return v;
   }
 

@@ -1,5 +1,7 @@
 // l2o — command-line tool. `l2o help` lists the commands.
 #include "args.hpp"
+
+#include <limits>
 #include "problems.hpp"
 
 #include "l2o/l2o.hpp"
@@ -102,17 +104,17 @@ int cmd_train(int argc, char** argv) {
   const OptimizerConfig config =
       o.init.empty() || optimizer_given ? optimizer_config(a) : load_weights(o.init).config();
   o.out = a.required("out");
-  o.steps = static_cast<int>(a.integer("steps", o.steps, 1));
-  o.unroll = static_cast<int>(a.integer("unroll", o.unroll, 1));
+  o.steps = a.integer<int>("steps", o.steps, 1);
+  o.unroll = a.integer<int>("unroll", o.unroll, 1);
   if (o.steps % o.unroll != 0)
     usage_fail("train: --steps ", o.steps, " is not a multiple of --unroll ", o.unroll);
-  o.epochs = a.integer("epochs", o.epochs, 1);
-  o.adam.lr = a.number("meta-lr", o.adam.lr);
+  o.epochs = a.integer<long long>("epochs", o.epochs, 1, 1000000000000LL);
+  o.adam.lr = a.number("meta-lr", o.adam.lr, std::numeric_limits<double>::denorm_min(), 1e3);
   if (!(o.adam.lr > 0)) usage_fail("train: --meta-lr ", o.adam.lr, ", expected > 0");
-  o.lr_final = a.number("meta-lr-final", 0.0);
+  o.lr_final = a.number("meta-lr-final", 0.0, 0.0, 1e3);
   if (a.has("meta-lr-final") && !(o.lr_final > 0))
     usage_fail("train: --meta-lr-final ", o.lr_final, ", expected > 0");
-  o.adam.clip_norm = a.number("clip", 0.0);
+  o.adam.clip_norm = a.number("clip", 0.0, 0.0, std::numeric_limits<double>::max());
   if (!(o.adam.clip_norm >= 0)) usage_fail("train: --clip ", o.adam.clip_norm, ", expected >= 0");
   if (a.has("omega")) {
     for (const std::string& w : a.list("omega", "")) {
@@ -128,9 +130,9 @@ int cmd_train(int argc, char** argv) {
   o.output_init = parse_output_init(a);
   if (a.has("output-init") && !o.init.empty())
     usage_fail("train: --output-init shapes a fresh phi; --init starts from '", o.init, "'");
-  o.seed = static_cast<std::uint64_t>(a.integer("seed", 0, 0));
-  o.eval_every = static_cast<int>(a.integer("eval-every", o.eval_every, 1));
-  o.validation_optimizees = static_cast<int>(a.integer("validation", o.validation_optimizees, 1));
+  o.seed = a.integer<std::uint64_t>("seed", 0, 0);
+  o.eval_every = a.integer<int>("eval-every", o.eval_every, 1);
+  o.validation_optimizees = a.integer<int>("validation", o.validation_optimizees, 1);
   o.resume = a.flag("resume");
   if (!o.resume) refuse_overwrite(o.out, a.flag("force"));
   const Device device = resolve(o.device);
@@ -172,12 +174,13 @@ int cmd_eval(int argc, char** argv) {
          merged({problem_options(),
                  {"optimizer", "steps", "runs", "baselines", "validation", "device", "out-dir",
                   "state"}}));
+  // Every option is checked before any file is read or any work starts.
+  const int steps = a.integer<int>("steps", 100, 1);
+  const int runs = a.integer<int>("runs", 100, 1);
+  const int nval = a.integer<int>("validation", 20, 1);
   auto family = make_family(a);
   const std::string problem = a.required("problem");
   const Weights phi = load_weights(a.required("optimizer"));
-  const int steps = static_cast<int>(a.integer("steps", 100, 1));
-  const int runs = static_cast<int>(a.integer("runs", 100, 1));
-  const int nval = static_cast<int>(a.integer("validation", 20, 1));
   std::vector<BaselineKind> kinds;
   for (const std::string& b : a.list("baselines", "sgd,rmsprop,adam,nag"))
     if (b != "none") kinds.push_back(parse_baseline(b));
@@ -267,8 +270,8 @@ int cmd_init(int argc, char** argv) {
   const std::string out = a.required("out");
   refuse_overwrite(out, a.flag("force"));
   const OptimizerConfig c = optimizer_config(a);
-  const Weights phi = Weights::initialise(c, static_cast<std::uint64_t>(a.integer("seed", 0, 0)),
-                                          parse_output_init(a));
+  const Weights phi =
+      Weights::initialise(c, a.integer<std::uint64_t>("seed", 0, 0), parse_output_init(a));
   save_weights(out, phi);
   std::cout << "wrote " << out << ": " << describe(c) << ", " << phi.size() << " weights\n";
   return 0;

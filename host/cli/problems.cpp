@@ -12,8 +12,8 @@ std::unique_ptr<ProblemFamily> make_family(const Args& a) {
   const std::string name = a.required("problem");
   if (name == "quadratic") {
     QuadraticOptions q;
-    q.dims = static_cast<int>(a.integer("dims", q.dims, 1));
-    q.batch = static_cast<int>(a.integer("batch", q.batch, 1));
+    q.dims = a.integer<int>("dims", q.dims, 1, 1 << 16);
+    q.batch = a.integer<int>("batch", q.batch, 1);
     const std::string dist = a.str("dist", "uniform");
     if (dist == "uniform")
       q.dist = QuadraticOptions::Dist::kUniform;
@@ -33,8 +33,8 @@ std::unique_ptr<ProblemFamily> make_family(const Args& a) {
       m.hidden.push_back(static_cast<int>(v));
     }
     m.activation = parse_activation(a.str("activation", "sigmoid"));
-    m.batch = static_cast<int>(a.integer("batch", m.batch, 1));
-    m.init_std = a.number("init-std", m.init_std);
+    m.batch = a.integer<int>("batch", m.batch, 1);
+    m.init_std = a.number("init-std", m.init_std, 0.0, 1e3);
     m.data_dir = a.str("data", "");
     return make_mlp_family(m);
   }
@@ -47,12 +47,12 @@ std::set<std::string> optimizer_options() {
 
 OptimizerConfig optimizer_config(const Args& a) {
   OptimizerConfig c;  // the paper's: 2 x 20, log_sign with p = 10, output scale 0.1
-  c.layers = static_cast<int>(a.integer("layers", c.layers, 1));
-  c.hidden = static_cast<int>(a.integer("hidden", c.hidden, 1));
+  c.layers = a.integer<int>("layers", c.layers, 1, kMaxLayers);
+  c.hidden = a.integer<int>("hidden", c.hidden, 1);
   c.preprocess = parse_preprocess(a.str("preprocess", to_string(c.preprocess)));
-  c.p = static_cast<float>(a.number("p", c.p));
-  c.output_scale = static_cast<float>(a.number("scale", c.output_scale));
-  c.forget_bias = static_cast<float>(a.number("forget-bias", c.forget_bias));
+  c.p = static_cast<float>(a.number("p", c.p, 1e-3, 80.0));
+  c.output_scale = static_cast<float>(a.number("scale", c.output_scale, -1e30, 1e30));
+  c.forget_bias = static_cast<float>(a.number("forget-bias", c.forget_bias, -1e30, 1e30));
   c.validate();
   return c;
 }

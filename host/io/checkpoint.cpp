@@ -2,6 +2,7 @@
 #include "l2o/checkpoint.hpp"
 
 #include "host/fail.hpp"
+#include "host/io/files.hpp"
 #include "l2o/error.hpp"
 
 #include <zlib.h>
@@ -104,15 +105,6 @@ std::uint32_t crc32_of(const std::uint8_t* p, std::size_t n) {
   return static_cast<std::uint32_t>(crc);
 }
 
-std::vector<std::uint8_t> read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail("cannot open '", path, "': ", std::strerror(errno));
-  std::vector<std::uint8_t> data((std::istreambuf_iterator<char>(in)),
-                                 std::istreambuf_iterator<char>());
-  if (in.bad()) fail("cannot read '", path, "': ", std::strerror(errno));
-  return data;
-}
-
 }  // namespace
 
 void write_file_atomically(const std::string& path, const void* data, std::size_t size) {
@@ -145,13 +137,46 @@ void write_file_atomically(const std::string& path, const void* data, std::size_
   }
 }
 
+namespace {
+// A section tag: four printable ASCII characters (so that `l2o info` prints it as it is).
+bool printable_tag(const std::string& tag) {
+  if (tag.size() != 4) return false;
+  for (char c : tag)
+    if (c < 0x20 || c > 0x7e) return false;
+  return true;
+}
+
+// What every checkpoint must satisfy, checked by the writer before it writes and by the
+// reader after it parses: what one refuses, the other never produces.
+void validate(const Checkpoint& ckpt, const std::string& where) {
+  const Weights& phi = ckpt.phi;
+  try {
+    phi.config().validate();
+  } catch (const Error& e) {
+    fail(where, ": invalid configuration: ", e.what());
+  }
+  if (phi.size() != phi.layout().count())
+    fail(where, ": holds ", phi.size(), " weights, its configuration (", describe(phi.config()),
+         ") needs ", phi.layout().count());
+  for (std::size_t i = 0; i < phi.size(); ++i)
+    if (!std::isfinite(phi.data()[i])) fail(where, ": weight ", i, " is ", phi.data()[i]);
+  std::uint64_t bytes = kHeaderBytes + 2 * kSectionHead + kConfBytes + 8 + 4 * phi.size() + 4;
+  for (const auto& [tag, payload] : ckpt.sections) {
+    if (!printable_tag(tag) || tag == "CONF" || tag == "PHI ")
+      fail(where, ": section tag of ", tag.size(),
+           " bytes: expected 4 printable characters, not CONF or PHI");
+    bytes += kSectionHead + payload.size();
+  }
+  if (bytes > kMaxCheckpointBytes)
+    fail(where, ": ", bytes, " bytes, more than the ", kMaxCheckpointBytes,
+         " a checkpoint may have");
+}
+}  // namespace
+
 void save_checkpoint(const std::string& path, const Checkpoint& ckpt) {
   if (!host_is_little_endian()) fail("checkpoints are little-endian; this host is not");
+  validate(ckpt, "save_checkpoint '" + path + "'");
   const Weights& phi = ckpt.phi;
-  phi.config().validate();
-  if (phi.size() != phi.layout().count())
-    fail("save_checkpoint: weights hold ", phi.size(), " values, the configuration needs ",
-         phi.layout().count());
   Writer w;
   w.append(kMagic, sizeof kMagic);
   w.put<std::uint32_t>(kCheckpointVersion);
@@ -163,11 +188,7 @@ void save_checkpoint(const std::string& path, const Checkpoint& ckpt) {
   weights.put<std::uint64_t>(phi.size());
   weights.append(phi.data(), phi.size() * sizeof(float));
   w.section("PHI ", weights.bytes);
-  for (const auto& [tag, payload] : ckpt.sections) {
-    if (tag.size() != 4 || tag == "CONF" || tag == "PHI ")
-      fail("save_checkpoint: section tag '", tag, "': expected 4 characters, not CONF or PHI");
-    w.section(tag, payload);
-  }
+  for (const auto& [tag, payload] : ckpt.sections) w.section(tag, payload);
   w.put<std::uint32_t>(crc32_of(w.bytes.data(), w.bytes.size()));
   write_file_atomically(path, w.bytes.data(), w.bytes.size());
 }
@@ -177,7 +198,8 @@ void save_weights(const std::string& path, const Weights& phi) {
 }
 
 Checkpoint load_checkpoint(const std::string& path) {
-  const std::vector<std::uint8_t> data = read_all(path);
+  const std::vector<std::uint8_t> data =
+      detail::read_regular(path, "checkpoint", kMaxCheckpointBytes);
   const std::string where = "checkpoint '" + path + "'";
   if (data.size() < sizeof kMagic || std::memcmp(data.data(), kMagic, sizeof kMagic) != 0)
     fail(where, ": not an l2o checkpoint (wrong magic bytes)");
@@ -200,7 +222,8 @@ Checkpoint load_checkpoint(const std::string& path) {
     fail(where, ": checksum mismatch (CRC-32 stored 0x", std::hex, stored_crc, ", computed 0x", crc,
          "): the file is damaged or truncated");
   const auto count = r.get<std::uint32_t>("section count");
-  r.get<std::uint32_t>("reserved");
+  if (const auto reserved = r.get<std::uint32_t>("reserved"); reserved != 0)
+    fail(where, ": reserved header field is 0x", std::hex, reserved, ", expected 0");
 
   bool have_conf = false, have_phi = false;
   OptimizerConfig config;
@@ -209,7 +232,13 @@ Checkpoint load_checkpoint(const std::string& path) {
   for (std::uint32_t s = 0; s < count; ++s) {
     const std::uint8_t* tagp = r.take(4, "section tag");
     const std::string tag(reinterpret_cast<const char*>(tagp), 4);
-    r.get<std::uint32_t>("section flags");
+    if (!printable_tag(tag)) fail(where, ": section ", s, " has a tag of unprintable bytes");
+    if (const auto flags = r.get<std::uint32_t>("section flags"); flags != 0)
+      fail(where, ": section '", tag, "' has reserved field 0x", std::hex, flags, ", expected 0");
+    // CONF first, PHI second, every tag at most once.
+    if ((s == 0) != (tag == "CONF") || (s == 1) != (tag == "PHI "))
+      fail(where, ": section ", s, " is '", tag, "'; a checkpoint starts with CONF, then PHI");
+    if (out.sections.count(tag)) fail(where, ": section '", tag, "' appears twice");
     const auto len = r.get<std::uint64_t>("section length");
     if (len > r.remaining())
       fail(where, ": truncated: section '", tag, "' claims ", len, " bytes, ", r.remaining(),
@@ -251,9 +280,8 @@ Checkpoint load_checkpoint(const std::string& path) {
   if (values.size() != out.phi.size())
     fail(where, ": holds ", values.size(), " weights, its configuration (", describe(config),
          ") needs ", out.phi.size());
-  for (std::size_t i = 0; i < values.size(); ++i)
-    if (!std::isfinite(values[i])) fail(where, ": weight ", i, " is ", values[i]);
   out.phi.values() = std::move(values);
+  validate(out, where);
   return out;
 }
 

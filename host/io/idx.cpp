@@ -4,10 +4,12 @@
 #include "l2o/data.hpp"
 
 #include "host/fail.hpp"
+#include "host/io/files.hpp"
 #include "l2o/error.hpp"
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -16,72 +18,117 @@
 namespace l2o {
 namespace {
 
-std::vector<std::uint8_t> read_gz(const std::string& path, const char* hint) {
-  if (!std::filesystem::exists(path)) fail("data file '", path, "' does not exist", hint);
-  gzFile f = gzopen(path.c_str(), "rb");
-  if (!f) fail("cannot open data file '", path, "': ", std::strerror(errno));
-  std::vector<std::uint8_t> out;
-  std::uint8_t buf[1 << 16];
-  for (;;) {
-    const int k = gzread(f, buf, sizeof buf);
-    if (k < 0) {
-      int code = 0;
-      const std::string msg = gzerror(f, &code);
-      gzclose(f);
-      fail("data file '", path, "' is damaged (gzip: ", msg, ")");
-    }
-    if (k == 0) break;
-    out.insert(out.end(), buf, buf + k);
-  }
-  // gzread stops quietly at a truncated stream; gzclose reports it.
-  if (gzclose(f) != Z_OK) fail("data file '", path, "' is truncated or damaged (gzip)");
-  return out;
-}
+// An IDX file's header and data, read header first: the sizes are checked (with overflow
+// checks, against the maxima in l2o/data.hpp) before anything is allocated, and exactly
+// the declared number of bytes is read, so a damaged header or a gzip bomb costs no more
+// than the declared size. Only regular files are opened (host/io/files.hpp).
+struct Idx {
+  std::vector<std::uint32_t> sizes;
+  std::vector<std::uint8_t> data;
+};
 
 std::uint32_t be32(const std::uint8_t* p) {
   return (std::uint32_t(p[0]) << 24) | (std::uint32_t(p[1]) << 16) | (std::uint32_t(p[2]) << 8) |
          std::uint32_t(p[3]);
 }
 
-// Checks an IDX header of `dims` dimensions and returns the sizes.
-std::vector<std::uint32_t> header(const std::vector<std::uint8_t>& d, int dims,
-                                  const std::string& path) {
-  const std::size_t head = 4 + 4 * std::size_t(dims);
-  if (d.size() < head)
-    fail("data file '", path, "' is truncated: ", d.size(), " bytes, the IDX header needs ", head);
-  const std::uint32_t magic = be32(d.data());
+class GzFile {
+ public:
+  GzFile(const std::string& path, const char* hint) : path_(path) {
+    if (!std::filesystem::exists(path)) fail("data file '", path, "' does not exist", hint);
+    std::uint64_t size = 0;  // of the (compressed) file
+    const int fd = detail::open_regular(path, "data file", kMaxIdxFileBytes, &size);
+    f_ = gzdopen(fd, "rb");
+    if (!f_) {
+      ::close(fd);
+      fail("cannot read data file '", path, "': out of memory");
+    }
+  }
+  ~GzFile() {
+    if (f_) gzclose(f_);
+  }
+  GzFile(const GzFile&) = delete;
+  GzFile& operator=(const GzFile&) = delete;
+
+  // Reads up to n bytes; returns how many (fewer only at the end of the data).
+  std::size_t read(std::uint8_t* p, std::size_t n) {
+    std::size_t got = 0;
+    while (got < n) {
+      const unsigned chunk = static_cast<unsigned>(std::min<std::size_t>(n - got, 1u << 30));
+      const int k = gzread(f_, p + got, chunk);
+      if (k < 0) {
+        int code = 0;
+        fail("data file '", path_, "' is damaged (gzip: ", gzerror(f_, &code), ")");
+      }
+      if (k == 0) break;
+      got += static_cast<std::size_t>(k);
+    }
+    return got;
+  }
+  // gzread stops quietly at a truncated stream; gzclose reports it.
+  void close() {
+    const int rc = gzclose(f_);
+    f_ = nullptr;
+    if (rc != Z_OK) fail("data file '", path_, "' is truncated or damaged (gzip)");
+  }
+
+ private:
+  std::string path_;
+  gzFile f_ = nullptr;
+};
+
+Idx read_idx(const std::string& path, int dims, const char* hint) {
+  GzFile f(path, hint);
+  std::uint8_t head[4 + 4 * 3];
+  const std::size_t head_bytes = 4 + 4 * std::size_t(dims);
+  const std::size_t got = f.read(head, head_bytes);
+  if (got < head_bytes)
+    fail("data file '", path, "' is truncated: ", got, " bytes, the IDX header needs ", head_bytes);
+  const std::uint32_t magic = be32(head);
   const std::uint32_t want = 0x00000800u | std::uint32_t(dims);
   if (magic != want)
     fail("data file '", path, "' is not an IDX", dims, " file of unsigned bytes: magic 0x",
          std::hex, magic, ", expected 0x", want);
-  std::vector<std::uint32_t> sizes(dims);
-  std::size_t total = 1;
+  Idx idx;
+  std::uint64_t total = 1;
   for (int k = 0; k < dims; ++k) {
-    sizes[k] = be32(d.data() + 4 + 4 * k);
-    total *= sizes[k];
+    const std::uint32_t d = be32(head + 4 + 4 * k);
+    idx.sizes.push_back(d);
+    if (d > 0 && total > kMaxIdxDataBytes / d)
+      fail("data file '", path, "': its header declares sizes whose product exceeds the ",
+           kMaxIdxDataBytes, " bytes of data this l2o reads");
+    total *= d;
   }
-  if (d.size() != head + total)
-    fail("data file '", path, "' holds ", d.size() - head, " bytes of data, its header says ",
-         total, d.size() < head + total ? " (truncated)" : " (trailing bytes)");
-  return sizes;
+  idx.data.resize(static_cast<std::size_t>(total));
+  const std::size_t n = f.read(idx.data.data(), idx.data.size());
+  std::uint8_t extra = 0;
+  const bool trailing = n == idx.data.size() && f.read(&extra, 1) == 1;
+  if (n < idx.data.size() || trailing)
+    fail("data file '", path, "' holds ", trailing ? "more than " : "", n,
+         " bytes of data, its header says ", total,
+         trailing ? " (trailing bytes)" : " (truncated)");
+  f.close();
+  return idx;
 }
 
 }  // namespace
 
 Dataset load_idx(const std::string& images_path, const std::string& labels_path) {
-  const std::vector<std::uint8_t> im = read_gz(images_path, "");
-  const std::vector<std::uint8_t> lb = read_gz(labels_path, "");
-  const auto isz = header(im, 3, images_path);
-  const auto lsz = header(lb, 1, labels_path);
-  if (isz[0] != lsz[0])
-    fail("'", images_path, "' has ", isz[0], " images but '", labels_path, "' ", lsz[0], " labels");
+  const Idx im = read_idx(images_path, 3, "");
+  const Idx lb = read_idx(labels_path, 1, "");
+  if (im.sizes[0] != lb.sizes[0])
+    fail("'", images_path, "' has ", im.sizes[0], " images but '", labels_path, "' ", lb.sizes[0],
+         " labels");
+  if (im.sizes[1] == 0 || im.sizes[2] == 0) fail("'", images_path, "': images of size 0");
+  if (std::uint64_t(im.sizes[1]) * im.sizes[2] > kMaxIdxPixels)
+    fail("'", images_path, "': images of ", im.sizes[1], " x ", im.sizes[2], " pixels, at most ",
+         kMaxIdxPixels, " are read");
   Dataset d;
-  d.rows = static_cast<int>(isz[1]);
-  d.cols = static_cast<int>(isz[2]);
-  if (d.rows == 0 || d.cols == 0) fail("'", images_path, "': images of size 0");
-  d.images.resize(im.size() - 16);
-  for (std::size_t k = 0; k < d.images.size(); ++k) d.images[k] = im[16 + k] / 255.0f;
-  d.labels.assign(lb.begin() + 8, lb.end());
+  d.rows = static_cast<int>(im.sizes[1]);
+  d.cols = static_cast<int>(im.sizes[2]);
+  d.images.resize(im.data.size());
+  for (std::size_t k = 0; k < d.images.size(); ++k) d.images[k] = im.data[k] / 255.0f;
+  d.labels = lb.data;
   for (std::size_t k = 0; k < d.labels.size(); ++k)
     if (d.labels[k] > 9)
       fail("'", labels_path, "': label ", int(d.labels[k]), " at index ", k, ", expected 0..9");

@@ -290,11 +290,13 @@ std::vector<float> Unroller::unroll_timed(Optimizee& f, std::vector<float>* dphi
 
 MetaAdam::MetaAdam(std::size_t size, AdamOptions options)
     : opt_(options), m_(size, 0.0), v_(size, 0.0) {
-  if (!(options.lr > 0) || !(options.beta1 >= 0 && options.beta1 < 1) ||
-      !(options.beta2 >= 0 && options.beta2 < 1) || !(options.eps > 0) || !(options.clip_norm >= 0))
+  if (!(options.lr > 0) || !std::isfinite(options.lr) ||
+      !(options.beta1 >= 0 && options.beta1 < 1) || !(options.beta2 >= 0 && options.beta2 < 1) ||
+      !(options.eps > 0) || !std::isfinite(options.eps) || !(options.clip_norm >= 0) ||
+      !std::isfinite(options.clip_norm))
     fail("meta-optimizer Adam: lr ", options.lr, ", betas ", options.beta1, "/", options.beta2,
          ", eps ", options.eps, ", clip ", options.clip_norm,
-         ": expected lr > 0, betas in [0, 1), eps > 0, clip >= 0");
+         ": expected finite lr > 0, betas in [0, 1), finite eps > 0, finite clip >= 0");
 }
 
 double MetaAdam::step(std::vector<float>& phi, const std::vector<float>& grad) {

@@ -15,6 +15,9 @@
 namespace l2o {
 
 constexpr std::uint32_t kCheckpointVersion = 1;
+// The largest checkpoint file this l2o reads or writes (256 MiB; the default phi takes
+// 21 KB, its meta-training state 80 KB more): larger files are refused before reading.
+constexpr std::uint64_t kMaxCheckpointBytes = std::uint64_t(256) << 20;
 
 struct L2O_API Checkpoint {
   Weights phi;

@@ -22,6 +22,12 @@ struct L2O_API Dataset {
 // A missing, truncated or malformed file, or counts that disagree, are refused with an
 // l2o::Error naming the file and the problem.
 L2O_API Dataset load_idx(const std::string& images_path, const std::string& labels_path);
+// What load_idx reads at most (anything larger is refused before it is allocated): a file
+// of 4 GiB, 4 GiB of (uncompressed) data, images of 2^24 pixels. Fashion-MNIST's training
+// images are 47 MB of data.
+constexpr std::uint64_t kMaxIdxFileBytes = std::uint64_t(4) << 30;
+constexpr std::uint64_t kMaxIdxDataBytes = std::uint64_t(4) << 30;
+constexpr std::uint64_t kMaxIdxPixels = std::uint64_t(1) << 24;
 
 // Where Fashion-MNIST is read from: `dir` if not empty, else $L2O_FASHION_MNIST_DIR, else
 // /usr/share/datasets/fashion-mnist (Debian's package dataset-fashion-mnist).
