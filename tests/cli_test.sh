@@ -75,6 +75,33 @@ expect 2 "dataset-fashion-mnist" -- "$l2o" eval --problem mlp --optimizer "$dir/
 if [ -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
   expect 0 "784-3-4-10 relu" -- "$l2o" eval --problem mlp --optimizer "$dir/phi.l2o" --mlp-hidden 3,4 --activation relu --steps 2 --runs 1 --validation 1 --baselines sgd --out-dir "$dir/evm"
 fi
+# Outputs are checked before any work: a missing folder, a folder in the way, results
+# already there (eval: only with --force, and no folder is made by a failed run).
+expect 2 "does not exist" -- timeout 20 "$l2o" train --problem quadratic --epochs 1000 --out "$dir/no/such/phi.l2o"
+mkdir "$dir/adir"
+expect 2 "is a folder" -- timeout 20 "$l2o" train --problem quadratic --out "$dir/adir" --force
+expect 2 "exists; pass --force" -- "$l2o" eval --problem quadratic --optimizer "$dir/phi.l2o" --steps 5 --runs 1 --baselines none --out-dir "$dir/ev"
+expect 0 "LSTM (l2o)" -- "$l2o" eval --problem quadratic --optimizer "$dir/phi.l2o" --steps 5 --runs 1 --baselines none --out-dir "$dir/ev2" --force
+expect 2 "is a file" -- "$l2o" eval --problem quadratic --optimizer "$dir/phi.l2o" --steps 5 --runs 1 --baselines none --out-dir "$dir/junk.l2o"
+expect 2 "eval: --runs" -- "$l2o" eval --problem quadratic --optimizer "$dir/phi.l2o" --runs 0 --out-dir "$dir/never"
+[ -e "$dir/never" ] && { echo "FAIL: a refused eval made its folder"; fails=$((fails + 1)); }
+# Special files are refused at once instead of blocking or reading forever.
+mkfifo "$dir/fifo.l2o"
+expect 2 "not a regular file (a FIFO)" -- timeout 20 "$l2o" info "$dir/fifo.l2o"
+expect 2 "not a regular file (a character device)" -- timeout 20 "$l2o" eval --problem quadratic --optimizer /dev/zero
+expect 2 "not a regular file (a directory)" -- timeout 20 "$l2o" info "$dir/adir"
+# A resumed run must continue the same problem; its log has one JSON line per validation.
+expect 0 "trained 2 epochs" -- "$l2o" train --problem quadratic --dims 4 --batch 8 --epochs 2 --eval-every 1 --validation 2 --steps 20 --out "$dir/r.l2o"
+expect 2 "was trained on" -- "$l2o" train --problem quadratic --dims 5 --batch 8 --epochs 4 --eval-every 1 --validation 2 --steps 20 --out "$dir/r.l2o" --resume
+expect 2 "was trained on" -- "$l2o" train --problem quadratic --dims 4 --batch 8 --epochs 4 --eval-every 1 --validation 3 --steps 20 --out "$dir/r.l2o" --resume
+expect 0 "trained 2 epochs" -- "$l2o" train --problem quadratic --dims 4 --batch 8 --epochs 4 --eval-every 1 --validation 2 --steps 20 --clip 1 --out "$dir/r.l2o" --resume
+if [ "$(grep -c '^{"epoch": [0-9]*, "meta_loss": ' "$dir/r.l2o.log.jsonl")" != 4 ]; then
+  echo "FAIL: r.l2o.log.jsonl should hold 4 validations: $(cat "$dir/r.l2o.log.jsonl")"
+  fails=$((fails + 1))
+fi
+# A temporary file left by an interrupted write is named by info.
+: >"$dir/phi.l2o.tmp.12345"
+expect 0 "stale temporary file" -- "$l2o" info "$dir/phi.l2o"
 for f in results.md curves.csv loss.svg; do
   [ -s "$dir/ev/$f" ] || { echo "FAIL: eval wrote no $f"; fails=$((fails + 1)); }
 done

@@ -1,7 +1,5 @@
 // l2o — command-line tool. `l2o help` lists the commands.
 #include "args.hpp"
-
-#include <limits>
 #include "problems.hpp"
 
 #include "l2o/l2o.hpp"
@@ -9,13 +7,19 @@
 
 #include <unistd.h>
 
+#include <cerrno>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <limits>
+#include <new>
 #include <sstream>
+#include <system_error>
 
 namespace l2o::cli {
 namespace {
@@ -31,17 +35,21 @@ commands:
          [--init PHI | --output-init random|zero] [--resume] [--force] [optimizer options]
          [problem options]
          meta-train an LSTM optimizer; the best phi (by validation) goes to FILE, the
-         training state to FILE.train every --eval-every epochs (--resume continues it).
+         training state to FILE.train every --eval-every epochs (--resume continues it:
+         the problem, its options, the optimizer, seed, steps, unroll, validation set
+         and --omega must be the same; --epochs, the meta learning rate, --clip and
+         --device may change), one JSON line per validation to FILE.log.jsonl.
          --meta-lr-final: decay the meta learning rate geometrically to LR over the
          epochs; --init: start from the optimizer in PHI instead of a fresh one;
          --output-init zero: a fresh phi's output layer starts at zero (leaves the
          do-nothing point more often on MLPs)
   eval   --optimizer FILE --problem quadratic|mlp [--steps 100] [--runs 100]
          [--baselines sgd,rmsprop,adam,nag|none] [--validation 20] [--device auto]
-         [--state fp32|bf16|both] [--out-dir DIR] [problem options]
+         [--state fp32|bf16|both] [--out-dir DIR] [--force] [problem options]
          the learned optimizer against baselines with tuned learning rates, on held-out
-         optimizees: a table, DIR/curves.csv and DIR/loss.svg. --state: the LSTM state
-         in fp32 memory, in bfloat16 memory (fp32 arithmetic), or both side by side
+         optimizees: a table, DIR/curves.csv and DIR/loss.svg (an existing DIR only with
+         --force). --state: the LSTM state in fp32 memory, in bfloat16 memory (fp32
+         arithmetic), or both side by side
   init   --out FILE [optimizer options] [--seed 0] [--output-init random|zero]
          write a freshly initialised optimizer
   info   FILE       describe an optimizer or training checkpoint
@@ -70,6 +78,7 @@ void refuse_overwrite(const std::string& path, bool force) {
 
 std::string hms(double seconds) {
   if (!std::isfinite(seconds) || seconds < 0) return "?";
+  if (seconds > 1e9) return "> 30 years";
   const long s = std::lround(seconds);
   std::ostringstream os;
   if (s >= 3600)
@@ -144,12 +153,46 @@ int cmd_train(int argc, char** argv) {
   if (!o.init.empty()) std::cerr << ", from " << o.init;
   std::cerr << ", device " << to_string(device) << (o.resume ? ", resuming" : "") << "\n";
   const bool tty = ::isatty(STDERR_FILENO);
+  // OUT.log.jsonl: one JSON object per validation (appended on --resume), for plots and
+  // scripts: epoch, meta-loss, validation score, best, learning rate, seconds.
+  // Opened at the first report: train() has checked the output folder by then.
+  const std::string log_path = o.out + ".log.jsonl";
+  std::ofstream log;
+  const auto t_start = std::chrono::steady_clock::now();
+  auto num = [](double v) {  // JSON has no NaN or infinity
+    std::ostringstream os;
+    if (std::isfinite(v))
+      os << std::setprecision(9) << v;
+    else
+      os << "null";
+    return os.str();
+  };
   auto report = [&](const TrainProgress& p) {
+    if (p.validated) {
+      if (!log.is_open()) {
+        log.open(log_path, o.resume ? std::ios::app : std::ios::trunc);
+        if (!log) fail("train: cannot write the log '", log_path, "': ", std::strerror(errno));
+      }
+      log << "{\"epoch\": " << p.epoch << ", \"meta_loss\": " << num(p.meta_loss)
+          << ", \"validation\": " << num(p.validation) << ", \"best\": " << num(p.best)
+          << ", \"lr\": " << num(p.lr) << ", \"seconds\": "
+          << num(std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count())
+          << "}\n"
+          << std::flush;
+    }
+    auto shown = [](double v, int digits) {  // "-" until there is a value
+      std::ostringstream os;
+      if (std::isfinite(v))
+        os << std::fixed << std::setprecision(digits) << v;
+      else
+        os << "-";
+      return os.str();
+    };
     std::ostringstream line;
     line << "epoch " << p.epoch << "/" << p.epochs << "  meta-loss " << std::setprecision(4)
-         << p.meta_loss << "  val " << std::fixed << std::setprecision(3) << p.validation
-         << " (best " << p.best << ")  " << std::setprecision(1) << p.epochs_per_second
-         << " ep/s  ETA " << hms((p.epochs - p.epoch) / p.epochs_per_second);
+         << p.meta_loss << "  val " << shown(p.validation, 3) << " (best " << shown(p.best, 3)
+         << ")  " << std::fixed << std::setprecision(1) << p.epochs_per_second << " ep/s  ETA "
+         << hms((p.epochs - p.epoch) / p.epochs_per_second);
     if (p.skipped) line << "  diverged " << p.skipped;
     if (p.validated && p.idle)
       line << "  [phi leaves the validation optimizees at their initial loss: if this lasts,"
@@ -173,7 +216,8 @@ int cmd_eval(int argc, char** argv) {
   Args a("eval", argc, argv,
          merged({problem_options(),
                  {"optimizer", "steps", "runs", "baselines", "validation", "device", "out-dir",
-                  "state"}}));
+                  "state"}}),
+         {"force"});
   // Every option is checked before any file is read or any work starts.
   const int steps = a.integer<int>("steps", 100, 1);
   const int runs = a.integer<int>("runs", 100, 1);
@@ -189,7 +233,11 @@ int cmd_eval(int argc, char** argv) {
     usage_fail("eval: --state '", state, "', expected fp32, bf16 or both");
   const Device device = resolve(parse_device(a.str("device", "auto")));
   const std::string dir = a.str("out-dir", "eval-" + problem);
-  std::filesystem::create_directories(dir);
+  // Refused before any work: results already there (without --force), or a file in the way.
+  if (std::filesystem::exists(dir)) {
+    if (!std::filesystem::is_directory(dir)) usage_fail("eval: --out-dir '", dir, "' is a file");
+    if (!a.flag("force")) usage_fail("eval: '", dir, "' exists; pass --force to overwrite it");
+  }
 
   const auto test = optimizee_seeds(SeedDomain::kTest, 0, runs);
   const auto val = optimizee_seeds(SeedDomain::kValidation, 0, nval);
@@ -251,6 +299,7 @@ int cmd_eval(int argc, char** argv) {
     csv << "\n";
   }
   const std::string csv_text = csv.str(), md = table.str();
+  std::filesystem::create_directories(dir);  // only now: a failed run leaves no folder
   write_file_atomically(dir + "/curves.csv", csv_text.data(), csv_text.size());
   write_file_atomically(dir + "/results.md", md.data(), md.size());
   std::vector<Series> series;
@@ -284,6 +333,18 @@ int cmd_info(int argc, char** argv) {
   for (const auto& [tag, bytes] : ck.sections)
     std::cout << ", section " << tag << " (" << bytes.size() << " B)";
   std::cout << "\n";
+  // Temporary files of atomic writes that were interrupted (PATH.tmp.PID): harmless, named
+  // so that they can be removed.
+  namespace fs = std::filesystem;
+  const fs::path p(argv[0]);
+  std::error_code ec;
+  const fs::path dir = p.parent_path().empty() ? fs::path(".") : p.parent_path();
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind(p.filename().string() + ".tmp.", 0) == 0)
+      std::cout << "stale temporary file (an interrupted write; safe to delete): "
+                << e.path().string() << "\n";
+  }
   return 0;
 }
 
@@ -325,6 +386,17 @@ int main(int argc, char** argv) {
     return l2o::cli::run(argc, argv);
   } catch (const l2o::Error& e) {
     std::cerr << "l2o: " << e.what() << "\n";
+    return 2;
+  } catch (const std::filesystem::filesystem_error& e) {
+    std::cerr << "l2o: " << e.code().message() << ": '" << e.path1().string() << "'"
+              << (e.path2().empty() ? "" : " / '" + e.path2().string() + "'") << "\n";
+    return 2;
+  } catch (const std::system_error& e) {
+    std::cerr << "l2o: " << e.code().message() << " (" << e.what() << ")\n";
+    return 2;
+  } catch (const std::bad_alloc&) {
+    std::cerr << "l2o: out of memory (the problem or the optimizer is too large for this "
+                 "machine: fewer coordinates, optimizees or steps)\n";
     return 2;
   } catch (const std::exception& e) {
     std::cerr << "l2o: internal error: " << e.what() << "\n";

@@ -6,11 +6,14 @@
 #include "l2o/error.hpp"
 #include "l2o/evaluate.hpp"
 
+#include <unistd.h>
+
 #include <chrono>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <limits>
+#include <sstream>
 
 namespace l2o {
 namespace {
@@ -46,6 +49,34 @@ std::vector<std::uint8_t> floats_to_bytes(const std::vector<float>& v) {
   return b;
 }
 
+// What a resumed run must share with the run it continues, beyond phi's configuration
+// and the seed, steps and unroll of the TRNR section: the problem (with its options), the
+// validation set and the loss weights. Stored as text in the RUN section. What may change
+// on resume: the number of epochs (to extend a run), the meta learning rate and its decay,
+// --clip, the device, --eval-every.
+std::string run_identity(const ProblemFamily& family, const TrainOptions& o) {
+  std::ostringstream os;
+  os << "problem: " << family.describe() << "\nvalidation: " << o.validation_optimizees
+     << " optimizees, seed " << o.validation_seed << "\nomega:";
+  if (o.omega.empty()) os << " all 1";
+  for (float w : o.omega) os << " " << w;
+  return os.str();
+}
+
+// The folder of `path` exists and is writable, and `path` is not a folder: checked before
+// any work, so that a run does not fail at its first checkpoint.
+void check_output(const std::string& path) {
+  namespace fs = std::filesystem;
+  const fs::path p(path);
+  const fs::path dir = p.parent_path().empty() ? fs::path(".") : p.parent_path();
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec))
+    fail("train: the folder of the output '", path, "' (", dir.string(), ") does not exist");
+  if (::access(dir.c_str(), W_OK) != 0)
+    fail("train: the folder of the output '", path, "' (", dir.string(), ") is not writable");
+  if (fs::is_directory(p, ec)) fail("train: the output '", path, "' is a folder");
+}
+
 void validate_options(const TrainOptions& o) {
   if (o.steps < 1) fail("train: steps = ", o.steps, ", expected at least 1");
   if (o.unroll < 1) fail("train: unroll = ", o.unroll, ", expected at least 1");
@@ -56,6 +87,7 @@ void validate_options(const TrainOptions& o) {
   if (o.validation_optimizees < 1)
     fail("train: validation optimizees = ", o.validation_optimizees, ", expected at least 1");
   if (o.out.empty()) fail("train: no output file given");
+  check_output(o.out);
   if (!(o.lr_final >= 0) || !std::isfinite(o.lr_final))
     fail("train: lr_final = ", o.lr_final, ", expected a finite value >= 0 (0: constant)");
 }
@@ -109,14 +141,26 @@ TrainSummary train(const OptimizerConfig& config, const ProblemFamily& family,
       fail("--resume: '", state_path, "' was trained with seed ", st.seed, ", steps ", st.steps,
            ", unroll ", st.unroll, "; this run asks for seed ", o.seed, ", steps ", o.steps,
            ", unroll ", o.unroll);
+    if (ck.sections.count("RUN ")) {  // (training checkpoints of l2o 0.1 have none)
+      const std::vector<std::uint8_t>& rb = ck.sections["RUN "];
+      const std::string was(rb.begin(), rb.end()), now = run_identity(family, o);
+      if (was != now)
+        fail("--resume: '", state_path, "' was trained on\n", was, "\nthis run asks for\n", now);
+    }
     phi = ck.phi;
     adam = MetaAdam::deserialise(ck.sections["ADAM"], phi.size());
-    adam.set_lr(o.adam.lr);
+    adam.set_lr(o.adam.lr);                // may change on resume,
+    adam.set_clip_norm(o.adam.clip_norm);  // and so may the clipping
     const std::vector<std::uint8_t>& bb = ck.sections["BEST"];
     if (bb.size() != phi.size() * sizeof(float))
       fail("--resume: '", state_path, "' BEST section of ", bb.size(), " bytes, expected ",
            phi.size() * sizeof(float));
     std::memcpy(best.values().data(), bb.data(), bb.size());
+    for (std::size_t i = 0; i < best.size(); ++i)
+      if (!std::isfinite(best.values()[i]))
+        fail("--resume: '", state_path, "': BEST weight ", i, " is ", best.values()[i]);
+    if (std::isnan(st.best_validation))
+      fail("--resume: '", state_path, "': its best validation score is NaN");
   }
 
   auto checkpoint = [&] {
@@ -124,6 +168,8 @@ TrainSummary train(const OptimizerConfig& config, const ProblemFamily& family,
     ck.sections["ADAM"] = adam.serialise();
     ck.sections["TRNR"] = to_bytes(st);
     ck.sections["BEST"] = floats_to_bytes(best.values());
+    const std::string run_text = run_identity(family, o);
+    ck.sections["RUN "] = std::vector<std::uint8_t>(run_text.begin(), run_text.end());
     save_checkpoint(state_path, ck);
   };
 
@@ -192,7 +238,7 @@ TrainSummary train(const OptimizerConfig& config, const ProblemFamily& family,
       report({static_cast<long long>(st.epoch), o.epochs,
               loss_count ? loss_sum / loss_count : std::numeric_limits<double>::quiet_NaN(),
               validation, st.best_validation, rate, static_cast<long long>(st.skipped), validate,
-              idle});
+              idle, adam.options().lr});
       if (validate) loss_sum = 0, loss_count = 0;
     }
   }

@@ -179,6 +179,7 @@ class L2O_API MetaAdam {
   double step(std::vector<float>& phi, const std::vector<float>& grad);
   const AdamOptions& options() const { return opt_; }
   void set_lr(double lr) { opt_.lr = lr; }
+  void set_clip_norm(double clip) { opt_.clip_norm = clip; }
   std::uint64_t steps() const { return t_; }
 
   // The "ADAM" checkpoint section: options, step count, m and v.

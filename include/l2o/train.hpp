@@ -49,6 +49,7 @@ struct L2O_API TrainProgress {
   // The latest validation left the optimizees' mean loss where it started (within 0.1%):
   // phi outputs (almost) zero, the trap a meta-training run can fall into and not leave.
   bool idle;
+  double lr;  // the meta learning rate of this epoch
 };
 
 struct L2O_API TrainSummary {
