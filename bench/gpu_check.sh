@@ -186,7 +186,7 @@ elif ! $py -c "import nanobind, scikit_build_core, torch, pytest" >/dev/null 2>&
 elif run_stage "$name" 150 "$out/python.log" bash -c '
     set -e
     rm -rf /tmp/l2o-python
-    "$0" -m pip install -q --no-build-isolation --no-deps --target /tmp/l2o-python .
+    CMAKE_BUILD_PARALLEL_LEVEL=$(nproc) "$0" -m pip install -q --no-build-isolation --no-deps --target /tmp/l2o-python .
     export PYTHONPATH=/tmp/l2o-python
     (cd /tmp && "$0" -m pytest -q -rs "$1/python/tests")
     "$0" bench/bench_torch_optimizer.py --device "$2"' "$py" "$PWD"   "$([ $device = 1 ] && echo cuda || echo cpu)"; then

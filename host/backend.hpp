@@ -139,6 +139,8 @@ class DeviceBackend {
   virtual void copy(void* dst, const void* src, std::size_t bytes, Stream s) const = 0;
   // Waits for all work on the device (CUDA: every stream).
   virtual void synchronize() const = 0;
+  // The device l2o's calls use now (CUDA: the current device; the CPU: 0).
+  virtual int current_index() const = 0;
 };
 
 // The backend of a device (kAuto resolved: CUDA when usable); throws when kCuda is asked

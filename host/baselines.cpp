@@ -61,6 +61,13 @@ BaselineOptimizer::~BaselineOptimizer() = default;
 BaselineOptimizer::BaselineOptimizer(BaselineOptimizer&&) noexcept = default;
 BaselineOptimizer& BaselineOptimizer::operator=(BaselineOptimizer&&) noexcept = default;
 
+void BaselineOptimizer::set_lr(float lr) {
+  BaselineConfig c = config_;
+  c.lr = lr;
+  c.validate();
+  config_ = c;
+}
+
 void BaselineOptimizer::reset_state(float* state, std::size_t n, Stream stream) {
   t_ = 0;
   if (state_size(n) > 0) backend_->zero(state, state_size(n), stream);

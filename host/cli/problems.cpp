@@ -12,7 +12,7 @@ std::unique_ptr<ProblemFamily> make_family(const Args& a) {
   const std::string name = a.required("problem");
   if (name == "quadratic") {
     QuadraticOptions q;
-    q.dims = a.integer<int>("dims", q.dims, 1, 1 << 16);
+    q.dims = a.integer<int>("dims", q.dims, 1, 64);
     q.batch = a.integer<int>("batch", q.batch, 1);
     const std::string dist = a.str("dist", "uniform");
     if (dist == "uniform")

@@ -40,6 +40,7 @@ class CpuDevice final : public DeviceBackend {
     std::memmove(dst, src, bytes);
   }
   void synchronize() const override {}
+  int current_index() const override { return 0; }
 };
 
 }  // namespace

@@ -39,6 +39,11 @@ class CudaDevice final : public DeviceBackend {
     L2O_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, s));
   }
   void synchronize() const override { L2O_CUDA_CHECK(cudaDeviceSynchronize()); }
+  int current_index() const override {
+    int d = 0;
+    L2O_CUDA_CHECK(cudaGetDevice(&d));
+    return d;
+  }
 };
 
 }  // namespace

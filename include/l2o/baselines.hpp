@@ -45,6 +45,11 @@ class L2O_API BaselineOptimizer {
   BaselineOptimizer& operator=(BaselineOptimizer&&) noexcept;
 
   const BaselineConfig& config() const { return config_; }
+  // A new learning rate (a schedule); validated like the configuration's.
+  void set_lr(float lr);
+  // Steps taken since reset_state (Adam's bias correction), for saving and restoring.
+  std::uint64_t steps() const { return t_; }
+  void set_steps(std::uint64_t t) { t_ = t; }
   Device device() const { return device_; }
   std::size_t state_size(std::size_t n) const {
     return static_cast<std::size_t>(config_.state_dim()) * n;

@@ -10,7 +10,8 @@ baselines the same way, and meta-training of phi on models and losses written in
 Works on CPU and CUDA tensors (one multi-tensor kernel launch per parameter group on
 CUDA, on the current stream, never synchronising), with torch 1.13 and 2.x, in eager mode.
 """
-import math
+import os
+import tempfile
 import zlib
 
 import torch
@@ -63,26 +64,6 @@ def _group_tensors(group, state_of, what):
     return params, grads, states, device
 
 
-def _step_groups(optimizer, closure, backend_of, state_of, what):
-    """The body of both optimizers' step(): the closure, then per parameter group one
-    multi-tensor call of the group's l2o backend (on the current stream on CUDA)."""
-    loss = None
-    if closure is not None:
-        with torch.enable_grad():
-            loss = closure()
-    for gi, group in enumerate(optimizer.param_groups):
-        params, grads, states, device = _group_tensors(group, state_of, what)
-        if not params:
-            continue
-        opt = backend_of(group, gi, device)
-        if device.type == "cuda":
-            with torch.cuda.device(device):
-                opt.step_multi(params, grads, states, stream=_stream(device))
-        else:
-            opt.step_multi(params, grads, states)
-    return loss
-
-
 class LearnedOptimizer(torch.optim.Optimizer):
     """The learned optimizer (phi from `l2o train`, `meta_train` or l2o.Weights).
 
@@ -127,12 +108,53 @@ class LearnedOptimizer(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
-        def backend_of(group, _gi, device):
-            if group["phi"] != _phi_id(self._phi):
+        """One step of every parameter group: all groups of a device in one multi-tensor
+        call (all groups share phi), so a non-finite gradient anywhere skips the whole step
+        of that device. Every group is checked before anything changes."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        mine = _phi_id(self._phi)
+        by_device = {}
+        for group in self.param_groups:
+            if group["phi"] != mine:
                 raise RuntimeError("LearnedOptimizer: a parameter group was made for another phi")
-            return self._backend(device)
+            params, grads, states, device = _group_tensors(group, self._state, "LearnedOptimizer")
+            if params:
+                lists = by_device.setdefault(device, ([], [], []))
+                for lst, new in zip(lists, (params, grads, states)):
+                    lst.extend(new)
+        for device, (params, grads, states) in by_device.items():
+            opt = self._backend(device)
+            if device.type == "cuda":
+                with torch.cuda.device(device):
+                    opt.step_multi(params, grads, states, stream=_stream(device))
+            else:
+                opt.step_multi(params, grads, states)
+        return loss
 
-        return _step_groups(self, closure, backend_of, self._state, "LearnedOptimizer")
+    def __getstate__(self):  # phi travels as its values and configuration (deepcopy, pickle)
+        state = super().__getstate__()
+        c = self._phi.config
+        state["_l2o"] = dict(values=self._phi.values.copy(), state_dtype=self._state_dtype,
+                             config=dict(layers=c.layers, hidden=c.hidden, preprocess=c.preprocess,
+                                         p=c.p, output_scale=c.output_scale,
+                                         forget_bias=c.forget_bias))
+        return state
+
+    def __setstate__(self, state):
+        saved = state.pop("_l2o", None)
+        super().__setstate__(state)
+        if saved is None:  # torch's load_state_dict calls this with its own keys only
+            return
+        config = _l2o.OptimizerConfig()
+        for k, v in saved["config"].items():
+            setattr(config, k, v)
+        self._phi = _l2o.Weights.initialise(config, 0)
+        self._phi.values[:] = saved["values"]
+        self._state_dtype = saved["state_dtype"]
+        self._backends = {}
 
     def load_state_dict(self, state_dict):
         mine = _phi_id(self._phi)
@@ -160,12 +182,35 @@ class BaselineOptimizer(torch.optim.Optimizer):
     def _backend(self, device, gi):
         key = (gi, device.type, device.index)
         if key not in self._backends:
-            self._backends[key] = _l2o.BaselineOptimizer(device=device.type, **self._args)
+            if device.type == "cuda":
+                with torch.cuda.device(device):
+                    self._backends[key] = _l2o.BaselineOptimizer(device="cuda", **self._args)
+            else:
+                self._backends[key] = _l2o.BaselineOptimizer(device=device.type, **self._args)
         return self._backends[key]
+
+    def __getstate__(self):  # deepcopy, pickle
+        state = super().__getstate__()
+        state["_args"] = dict(self._args)
+        return state
+
+    def __setstate__(self, state):
+        args = state.pop("_args", None)
+        super().__setstate__(state)
+        if args is not None:  # (torch's load_state_dict calls this with its own keys only)
+            self._args = args
+            self._backends = {}
 
     @torch.no_grad()
     def step(self, closure=None):
-        dim = {"sgd": 0, "adam": 2}.get(self._args["kind"], 1)  # state values per coordinate
+        """One step of every group, each with its group's current lr (schedulers work); the
+        step count (Adam's bias correction) is kept in the state of the group's first
+        parameter, so state_dict() round-trips it. Every group is checked first."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        dim = _l2o.BaselineOptimizer(kind=self._args["kind"], device="cpu").state_size(1)
 
         def state_of(p):
             st = self.state[p]
@@ -173,8 +218,22 @@ class BaselineOptimizer(torch.optim.Optimizer):
                 st["buf"] = torch.zeros(dim * p.numel(), device=p.device)
             return st["buf"]
 
-        return _step_groups(self, closure, lambda _g, gi, device: self._backend(device, gi),
-                            state_of, "BaselineOptimizer")
+        work = [(gi, group) + _group_tensors(group, state_of, "BaselineOptimizer")
+                for gi, group in enumerate(self.param_groups)]
+        for gi, group, params, grads, states, device in work:
+            if not params:
+                continue
+            opt = self._backend(device, gi)
+            counter = self.state[group["params"][0]]
+            opt.lr = group["lr"]
+            opt.steps = int(counter.get("step", 0))
+            if device.type == "cuda":
+                with torch.cuda.device(device):
+                    opt.step_multi(params, grads, states, stream=_stream(device))
+            else:
+                opt.step_multi(params, grads, states)
+            counter["step"] = opt.steps
+        return loss
 
 
 def python_family(task_sampler, name="pytorch"):
@@ -191,7 +250,8 @@ def python_family(task_sampler, name="pytorch"):
         params = [p.detach() for p in params]
         if not params:
             raise ValueError("task_sampler(%d) returned no parameters" % seed)
-        theta0 = torch.cat([p.reshape(-1).to(torch.float32) for p in params]).contiguous()
+        theta0 = torch.cat([p.reshape(-1).to(torch.float32) for p in params])
+        theta0 = theta0.to(device).contiguous()  # the device l2o trains on
         shapes = [p.shape for p in params]
         sizes = [p.numel() for p in params]
 
@@ -205,8 +265,9 @@ def python_family(task_sampler, name="pytorch"):
                 off += k
             with torch.enable_grad():
                 value = closure(views)
-                grads = torch.autograd.grad(value, views)
-            grad.copy_(torch.cat([g.reshape(-1) for g in grads]))
+                grads = torch.autograd.grad(value, views, allow_unused=True)
+            grad.copy_(torch.cat([torch.zeros(k, device=theta.device) if g is None else g.reshape(-1)
+                                  for g, k in zip(grads, sizes)]))
             loss_out.fill_(float(value.detach()))
             if device == "cuda":
                 torch.cuda.synchronize()
@@ -229,13 +290,12 @@ def meta_train(task_sampler, out, weights=None, config=None, unroll=20, steps=10
     `config` (l2o.OptimizerConfig, the paper's 2 x 20 LSTM by default). Returns l2o's
     training summary (best validation, epochs, seconds)."""
     family = python_family(task_sampler)
-    init = ""
+    init, temporary = "", False
     if weights is not None:
         if isinstance(weights, _l2o.Weights):
-            import os
-            import tempfile
             fd, init = tempfile.mkstemp(suffix=".l2o")
             os.close(fd)
+            temporary = True
             weights.save(init)
         else:
             init = str(weights)
@@ -251,7 +311,11 @@ def meta_train(task_sampler, out, weights=None, config=None, unroll=20, steps=10
                      p["epochs_per_second"], "  (phi outputs ~0: try another seed)"
                      if p["idle"] else ""), flush=True)
 
-    return _l2o.train(config, family, str(out), epochs=epochs, steps=steps, unroll=unroll,
-                      meta_lr=meta_lr, meta_lr_final=meta_lr_final, device=device, seed=seed,
-                      eval_every=eval_every, validation=validation, resume=resume, init=init,
-                      output_init=output_init, progress=report if progress else None)
+    try:
+        return _l2o.train(config, family, str(out), epochs=epochs, steps=steps, unroll=unroll,
+                          meta_lr=meta_lr, meta_lr_final=meta_lr_final, device=device, seed=seed,
+                          eval_every=eval_every, validation=validation, resume=resume, init=init,
+                          output_init=output_init, progress=report if progress else None)
+    finally:
+        if temporary:
+            os.unlink(init)

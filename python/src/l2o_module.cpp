@@ -14,10 +14,12 @@
 #include <nanobind/stl/unique_ptr.h>
 #include <nanobind/stl/vector.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace nb = nanobind;
@@ -69,6 +71,12 @@ void check_array(const AnyArray& a, const char* name, Device device, bool allow_
            to_string(device));
   if (a.size() > 0 && !cuda && a.device_type() != nb::device::cpu::value)
     refuse(std::string(name) + " lives on " + device_name(a) + ": expected cpu or cuda");
+  if (a.size() > 0 && cuda) {
+    const int current = detail::backend_for(Device::kCuda).current_index();
+    if (a.device_id() != current)
+      refuse(std::string(name) + " lives on " + device_name(a) + ", the current device is cuda:" +
+             std::to_string(current) + " (make it current first)");
+  }
 }
 
 std::size_t bytes_of(const AnyArray& a) {
@@ -105,10 +113,14 @@ Segment<S> segment(const AnyArray& theta, const AnyArray& grad, const AnyArray& 
   check_array(theta, ("theta" + which).c_str(), device);
   check_array(grad, ("grad" + which).c_str(), device);
   if (grad.size() != theta.size())
-    refuse("grad" + which + " has " + std::to_string(grad.size()) + " values, theta" + which +
-           " " + std::to_string(theta.size()));
+    refuse("grad" + which + " has " + std::to_string(grad.size()) + " values, theta" + which + " " +
+           std::to_string(theta.size()));
   if (state_dim > 0) {
-    check_array(state, ("state" + which).c_str(), device, true);
+    constexpr bool want_bf16 = std::is_same<S, bfloat16>::value;
+    check_array(state, ("state" + which).c_str(), device, want_bf16);
+    if (is_bf16(state) != want_bf16)
+      refuse("state" + which + ": dtype must be " + (want_bf16 ? "bfloat16" : "float32") +
+             " like the other states of this call");
     if (state.size() != state_dim * theta.size())
       refuse("state" + which + " has " + std::to_string(state.size()) + " values, expected " +
              std::to_string(state_dim * theta.size()) + " (" + std::to_string(state_dim) +
@@ -135,6 +147,29 @@ std::vector<Segment<S>> segments(const std::vector<AnyArray>& thetas,
   for (std::size_t k = 0; k < thetas.size(); ++k)
     out.push_back(segment<S>(thetas[k], grads[k], state_dim ? states[k] : AnyArray(), state_dim,
                              device, "[" + std::to_string(k) + "]"));
+  // Across tensors: what a step writes (theta, state) must overlap nothing else; gradients
+  // (only read) may share memory with each other.
+  struct Range {
+    const char *lo, *hi;
+    std::string name;
+    bool written;
+  };
+  std::vector<Range> r;
+  auto add = [&](const AnyArray& a, const std::string& name, bool written) {
+    if (a.size() == 0) return;
+    const char* p = static_cast<const char*>(a.data());
+    r.push_back({p, p + bytes_of(a), name, written});
+  };
+  for (std::size_t k = 0; k < thetas.size(); ++k) {
+    const std::string i = "[" + std::to_string(k) + "]";
+    add(thetas[k], "thetas" + i, true);
+    add(grads[k], "grads" + i, false);
+    if (state_dim) add(states[k], "states" + i, true);
+  }
+  std::sort(r.begin(), r.end(), [](const Range& a, const Range& b) { return a.lo < b.lo; });
+  for (std::size_t k = 0; k < r.size(); ++k)
+    for (std::size_t j = k + 1; j < r.size() && r[j].lo < r[k].hi; ++j)
+      if (r[k].written || r[j].written) refuse(r[k].name + " and " + r[j].name + " overlap");
   return out;
 }
 
@@ -143,10 +178,9 @@ std::vector<Segment<S>> segments(const std::vector<AnyArray>& thetas,
 nb::object view(float* data, std::size_t count, Device device, nb::handle owner) {
   const std::size_t shape[1] = {count};
   if (device == Device::kCuda) {
-    int id = 0;
-    return nb::cast(nb::ndarray<float, nb::ndim<1>>(data, 1, shape, owner, nullptr,
-                                                    nb::dtype<float>(),
-                                                    nb::device::cuda::value, id));
+    const int id = detail::backend_for(Device::kCuda).current_index();
+    return nb::cast(nb::ndarray<float, nb::ndim<1>>(
+        data, 1, shape, owner, nullptr, nb::dtype<float>(), nb::device::cuda::value, id));
   }
   return nb::cast(nb::ndarray<nb::numpy, float, nb::ndim<1>>(data, 1, shape, owner));
 }
@@ -256,7 +290,8 @@ bool states_bf16(const std::vector<AnyArray>& states) {
 NB_MODULE(_l2o, m) {
   using namespace l2o;
   using namespace l2o::py;
-  m.doc() = "l2o: learned optimizers (coordinatewise LSTM, Andrychowicz et al. 2016) on CPU and GPU";
+  m.doc() =
+      "l2o: learned optimizers (coordinatewise LSTM, Andrychowicz et al. 2016) on CPU and GPU";
   m.attr("__version__") = L2O_VERSION_STRING;
   m.attr("with_cuda") = bool(L2O_WITH_CUDA);
   nb::exception<Error>(m, "Error", PyExc_RuntimeError);
@@ -283,14 +318,18 @@ NB_MODULE(_l2o, m) {
           [](const OptimizerConfig& c, std::uint64_t seed, const std::string& output) {
             if (output != "random" && output != "zero")
               refuse("output_init: '" + output + "', expected 'random' or 'zero'");
-            return Weights::initialise(c, seed, output == "zero" ? OutputInit::kZero
-                                                                : OutputInit::kRandom);
+            return Weights::initialise(c, seed,
+                                       output == "zero" ? OutputInit::kZero : OutputInit::kRandom);
           },
           "config"_a, "seed"_a = 0, "output_init"_a = "random")
-      .def_static("load", [](const std::string& path) { return load_weights(path); }, "path"_a)
-      .def("save", [](const Weights& w, const std::string& path) { save_weights(path, w); },
-           "path"_a)
-      .def_prop_ro("config", &Weights::config)
+      .def_static(
+          "load", [](const std::string& path) { return load_weights(path); }, "path"_a)
+      .def(
+          "save", [](const Weights& w, const std::string& path) { save_weights(path, w); },
+          "path"_a)
+      .def_prop_ro(
+          "config", [](const Weights& w) { return w.config(); },
+          "A copy of the configuration (phi's structure cannot change)")
       .def("__len__", &Weights::size)
       .def_prop_ro(
           "values",
@@ -304,13 +343,16 @@ NB_MODULE(_l2o, m) {
       .def("__deepcopy__", [](const Weights& w, nb::handle) { return Weights(w); });
 
   nb::class_<LstmOptimizer>(m, "LstmOptimizer")
-      .def("__init__",
-           [](LstmOptimizer* self, const Weights& w, const std::string& device) {
-             new (self) LstmOptimizer(w, dev(device));
-           },
-           "weights"_a, "device"_a = "auto")
+      .def(
+          "__init__",
+          [](LstmOptimizer* self, const Weights& w, const std::string& device) {
+            new (self) LstmOptimizer(w, dev(device));
+          },
+          "weights"_a, "device"_a = "auto")
       .def_prop_ro("device", [](const LstmOptimizer& o) { return to_string(o.device()); })
-      .def_prop_ro("weights", &LstmOptimizer::weights)
+      .def_prop_ro(
+          "weights", [](const LstmOptimizer& o) { return o.weights(); },
+          "A copy of phi (set_weights changes the optimizer's)")
       .def("set_weights", &LstmOptimizer::set_weights, "weights"_a)
       .def("state_size", &LstmOptimizer::state_size, "n"_a)
       .def(
@@ -340,8 +382,7 @@ NB_MODULE(_l2o, m) {
               o.step(&s, 1, stream_of(stream), flag_of(found, o.device()));
             }
           },
-          "theta"_a, "grad"_a, "state"_a, "found_nonfinite"_a = nb::none(),
-          "stream"_a = nb::none(),
+          "theta"_a, "grad"_a, "state"_a, "found_nonfinite"_a = nb::none(), "stream"_a = nb::none(),
           "theta += g(grad, state; phi), in place; skipped as a whole (and found_nonfinite set "
           "to 1) when a gradient is NaN or +-Inf. CUDA arrays: enqueued on `stream` (an "
           "integer cudaStream_t; None: the default stream), never synchronised.")
@@ -366,22 +407,27 @@ NB_MODULE(_l2o, m) {
       .def("last_step_skipped", &LstmOptimizer::last_step_skipped);
 
   nb::class_<BaselineOptimizer>(m, "BaselineOptimizer")
-      .def("__init__",
-           [](BaselineOptimizer* self, const std::string& kind, float lr, float momentum,
-              float alpha, float beta1, float beta2, float eps, const std::string& device) {
-             BaselineConfig c;
-             c.kind = parse_baseline(kind);
-             c.lr = lr;
-             c.momentum = momentum;
-             c.alpha = alpha;
-             c.beta1 = beta1;
-             c.beta2 = beta2;
-             c.eps = eps;
-             new (self) BaselineOptimizer(c, dev(device));
-           },
-           "kind"_a = "adam", "lr"_a = 1e-3f, "momentum"_a = 0.9f, "alpha"_a = 0.99f,
-           "beta1"_a = 0.9f, "beta2"_a = 0.999f, "eps"_a = 1e-8f, "device"_a = "auto")
+      .def(
+          "__init__",
+          [](BaselineOptimizer* self, const std::string& kind, float lr, float momentum,
+             float alpha, float beta1, float beta2, float eps, const std::string& device) {
+            BaselineConfig c;
+            c.kind = parse_baseline(kind);
+            c.lr = lr;
+            c.momentum = momentum;
+            c.alpha = alpha;
+            c.beta1 = beta1;
+            c.beta2 = beta2;
+            c.eps = eps;
+            new (self) BaselineOptimizer(c, dev(device));
+          },
+          "kind"_a = "adam", "lr"_a = 1e-3f, "momentum"_a = 0.9f, "alpha"_a = 0.99f,
+          "beta1"_a = 0.9f, "beta2"_a = 0.999f, "eps"_a = 1e-8f, "device"_a = "auto")
       .def_prop_ro("device", [](const BaselineOptimizer& o) { return to_string(o.device()); })
+      .def_prop_rw(
+          "lr", [](const BaselineOptimizer& o) { return o.config().lr; },
+          &BaselineOptimizer::set_lr)
+      .def_prop_rw("steps", &BaselineOptimizer::steps, &BaselineOptimizer::set_steps)
       .def("state_size", &BaselineOptimizer::state_size, "n"_a)
       .def(
           "reset_state",
@@ -410,33 +456,40 @@ NB_MODULE(_l2o, m) {
           "stream"_a = nb::none());
 
   nb::class_<MetaAdam>(m, "MetaAdam")
-      .def("__init__",
-           [](MetaAdam* self, std::size_t size, double lr, double beta1, double beta2, double eps,
-              double clip_norm) {
-             new (self) MetaAdam(size, AdamOptions{lr, beta1, beta2, eps, clip_norm});
-           },
-           "size"_a, "lr"_a = 1e-3, "beta1"_a = 0.9, "beta2"_a = 0.999, "eps"_a = 1e-8,
-           "clip_norm"_a = 0.0)
+      .def(
+          "__init__",
+          [](MetaAdam* self, std::size_t size, double lr, double beta1, double beta2, double eps,
+             double clip_norm) {
+            new (self) MetaAdam(size, AdamOptions{lr, beta1, beta2, eps, clip_norm});
+          },
+          "size"_a, "lr"_a = 1e-3, "beta1"_a = 0.9, "beta2"_a = 0.999, "eps"_a = 1e-8,
+          "clip_norm"_a = 0.0)
       .def(
           "step",
-          [](MetaAdam& a, Weights& w, nb::ndarray<float, nb::ndim<1>, nb::c_contig> dphi) {
+          [](MetaAdam& a, Weights& w,
+             nb::ndarray<const float, nb::ndim<1>, nb::c_contig, nb::device::cpu> dphi) {
+            if (dphi.size() != w.size())
+              refuse("dphi has " + std::to_string(dphi.size()) + " values, phi " +
+                     std::to_string(w.size()));
             std::vector<float> g(dphi.data(), dphi.data() + dphi.size());
             return a.step(w.values(), g);
           },
           "weights"_a, "dphi"_a, "phi -= Adam(dphi), in place; returns the gradient's norm")
-      .def_prop_rw("lr", [](const MetaAdam& a) { return a.options().lr; }, &MetaAdam::set_lr);
+      .def_prop_rw(
+          "lr", [](const MetaAdam& a) { return a.options().lr; }, &MetaAdam::set_lr);
 
   nb::class_<MetaSession>(m, "MetaSession")
-      .def("__init__",
-           [](MetaSession* self, const Weights& w, std::size_t n, int unroll,
-              const std::string& device, std::vector<float> omega) {
-             new (self) MetaSession(w, n, unroll, dev(device), std::move(omega));
-           },
-           "weights"_a, "n"_a, "unroll"_a, "device"_a = "auto",
-           "omega"_a = std::vector<float>{})
+      .def(
+          "__init__",
+          [](MetaSession* self, const Weights& w, std::size_t n, int unroll,
+             const std::string& device, std::vector<float> omega) {
+            new (self) MetaSession(w, n, unroll, dev(device), std::move(omega));
+          },
+          "weights"_a, "n"_a, "unroll"_a, "device"_a = "auto", "omega"_a = std::vector<float>{})
       .def_prop_ro("device", [](const MetaSession& s) { return to_string(s.device()); })
-      .def_prop_ro("stream",
-                   [](const MetaSession& s) { return reinterpret_cast<std::uintptr_t>(s.stream()); })
+      .def_prop_ro(
+          "stream",
+          [](const MetaSession& s) { return reinterpret_cast<std::uintptr_t>(s.stream()); })
       .def_prop_ro("size", &MetaSession::size)
       .def_prop_ro("unroll_length", &MetaSession::unroll_length)
       .def_prop_ro("steps_taken", &MetaSession::steps_taken)
@@ -465,7 +518,8 @@ NB_MODULE(_l2o, m) {
               refuse("grad has " + std::to_string(grad.size()) + " values, the session " +
                      std::to_string(s.size()));
             if (loss.size() != 1) refuse("loss must hold one value");
-            s.record(static_cast<const float*>(grad.data()), static_cast<const float*>(loss.data()));
+            s.record(static_cast<const float*>(grad.data()),
+                     static_cast<const float*>(loss.data()));
           },
           "grad"_a, "loss"_a)
       .def(
@@ -489,17 +543,17 @@ NB_MODULE(_l2o, m) {
   nb::class_<Optimizee>(m, "Optimizee")
       .def_prop_ro("size", &Optimizee::size)
       .def_prop_ro("device", [](const Optimizee& f) { return to_string(f.device()); })
-      .def(
-          "initial_theta",
-          [](Optimizee& f) {
-            if (f.device() != Device::kCpu) refuse("initial_theta: CPU optimizees only");
-            std::vector<float> t(f.size());
-            f.initial_theta(t.data(), nullptr);
-            return numpy_copy(t);
-          })
+      .def("initial_theta",
+           [](Optimizee& f) {
+             if (f.device() != Device::kCpu) refuse("initial_theta: CPU optimizees only");
+             std::vector<float> t(f.size());
+             f.initial_theta(t.data(), nullptr);
+             return numpy_copy(t);
+           })
       .def(
           "loss_and_grad",
-          [](Optimizee& f, nb::ndarray<float, nb::ndim<1>, nb::c_contig, nb::device::cpu> theta) {
+          [](Optimizee& f,
+             nb::ndarray<const float, nb::ndim<1>, nb::c_contig, nb::device::cpu> theta) {
             if (f.device() != Device::kCpu) refuse("loss_and_grad: CPU optimizees only");
             if (theta.size() != f.size())
               refuse("theta has " + std::to_string(theta.size()) + " values, the optimizee " +
@@ -527,7 +581,8 @@ NB_MODULE(_l2o, m) {
         o.batch = batch;
         if (dist != "uniform" && dist != "normal")
           refuse("dist: '" + dist + "', expected 'uniform' or 'normal'");
-        o.dist = dist == "normal" ? QuadraticOptions::Dist::kNormal : QuadraticOptions::Dist::kUniform;
+        o.dist =
+            dist == "normal" ? QuadraticOptions::Dist::kNormal : QuadraticOptions::Dist::kUniform;
         o.theta0_std = theta0_std;
         return make_quadratic_family(o);
       },
@@ -538,8 +593,12 @@ NB_MODULE(_l2o, m) {
         QuadraticOptions o;
         o.dims = dims;
         o.batch = batch;
-        o.dist = dist == "normal" ? QuadraticOptions::Dist::kNormal : QuadraticOptions::Dist::kUniform;
+        if (dist != "uniform" && dist != "normal")
+          refuse("dist: '" + dist + "', expected 'uniform' or 'normal'");
+        o.dist =
+            dist == "normal" ? QuadraticOptions::Dist::kNormal : QuadraticOptions::Dist::kUniform;
         o.theta0_std = theta0_std;
+        make_quadratic_family(o);  // validates the options the same way
         const detail::QuadraticData q = detail::sample_quadratic(o, seed);
         return nb::make_tuple(numpy_copy(q.W), numpy_copy(q.y), numpy_copy(q.theta0));
       },
@@ -571,10 +630,11 @@ NB_MODULE(_l2o, m) {
       "The arrays passed are views valid during the call only.");
 
   nb::class_<Unroller>(m, "Unroller")
-      .def("__init__",
-           [](Unroller* self, const Weights& w, std::size_t n, int unroll,
-              const std::string& device) { new (self) Unroller(w, n, unroll, dev(device)); },
-           "weights"_a, "n"_a, "unroll"_a, "device"_a = "auto")
+      .def(
+          "__init__",
+          [](Unroller* self, const Weights& w, std::size_t n, int unroll,
+             const std::string& device) { new (self) Unroller(w, n, unroll, dev(device)); },
+          "weights"_a, "n"_a, "unroll"_a, "device"_a = "auto")
       .def("set_weights", &Unroller::set_weights, "weights"_a)
       .def("start", &Unroller::start, "optimizee"_a)
       .def(
@@ -590,10 +650,9 @@ NB_MODULE(_l2o, m) {
   m.def(
       "train",
       [](const OptimizerConfig& config, const ProblemFamily& family, const std::string& out,
-         long long epochs, int steps, int unroll, double meta_lr, double meta_lr_final,
-         double clip, const std::string& device, std::uint64_t seed, int eval_every,
-         int validation, bool resume, const std::string& init, const std::string& output_init,
-         nb::object progress) {
+         long long epochs, int steps, int unroll, double meta_lr, double meta_lr_final, double clip,
+         const std::string& device, std::uint64_t seed, int eval_every, int validation, bool resume,
+         const std::string& init, const std::string& output_init, nb::object progress) {
         TrainOptions o;
         o.epochs = epochs;
         o.steps = steps;
@@ -637,8 +696,8 @@ NB_MODULE(_l2o, m) {
       },
       "config"_a, "family"_a, "out"_a, "epochs"_a = 1000, "steps"_a = 100, "unroll"_a = 20,
       "meta_lr"_a = 1e-3, "meta_lr_final"_a = 0.0, "clip"_a = 0.0, "device"_a = "auto",
-      "seed"_a = 0, "eval_every"_a = 100, "validation"_a = 20, "resume"_a = false,
-      "init"_a = "", "output_init"_a = "random", "progress"_a = nb::none(),
+      "seed"_a = 0, "eval_every"_a = 100, "validation"_a = 20, "resume"_a = false, "init"_a = "",
+      "output_init"_a = "random", "progress"_a = nb::none(),
       "l2o's meta-training (the procedure of `l2o train`): the best phi is written to `out`, "
       "the training state to out + '.train'.");
 
@@ -649,8 +708,7 @@ NB_MODULE(_l2o, m) {
         return run_dict(run_learned(w, family, optimizee_seeds(SeedDomain::kTest, seed, runs),
                                     steps, dev(device)));
       },
-      "weights"_a, "family"_a, "steps"_a = 100, "runs"_a = 100, "seed"_a = 0,
-      "device"_a = "auto",
+      "weights"_a, "family"_a, "steps"_a = 100, "runs"_a = 100, "seed"_a = 0, "device"_a = "auto",
       "The learned optimizer on `runs` held-out optimizees of the family (the test seeds of "
       "`l2o eval`).");
 }

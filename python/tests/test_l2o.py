@@ -6,6 +6,7 @@ import gzip
 import os
 import pathlib
 import subprocess
+import tempfile
 
 import numpy as np
 import pytest
@@ -247,6 +248,97 @@ def test_baseline_optimizer_equals_torch_adam():
         assert torch.allclose(p, q, rtol=1e-5, atol=1e-6)
 
 
+def test_list_refusals_bf16_states_and_aliasing_across_tensors():
+    opt = l2o.LstmOptimizer(phi(), "cpu")
+    adam = l2o.BaselineOptimizer("adam", device="cpu")
+    n = 8
+    t, g = np.zeros(n, np.float32), np.ones(n, np.float32)
+    with pytest.raises(ValueError, match="state\\[0\\]: dtype must be float32"):
+        adam.step_multi([t], [g], [torch.zeros(2 * n, dtype=torch.bfloat16)])
+    s1, s2 = np.zeros(opt.state_size(n), np.float32), np.zeros(opt.state_size(n), np.float32)
+    with pytest.raises(ValueError, match="overlap"):
+        opt.step_multi([t, t], [g, g], [s1, s2])  # the same theta twice
+    with pytest.raises(ValueError, match="overlap"):
+        opt.step_multi([t, np.zeros(n, np.float32)], [g, g], [s1, s1])  # one state twice
+    opt.step_multi([t, np.zeros(n, np.float32)], [g, g], [s1, s2])  # shared gradients are fine
+    w = phi()
+    c = w.config
+    c.hidden = 4  # a copy: phi's structure does not change
+    assert w.config.hidden == 20
+    with pytest.raises(ValueError, match="dist"):
+        l2o.quadratic_data(1, dist="bogus")
+    with pytest.raises(l2o.Error):
+        l2o.quadratic_data(1, dims=-1)
+
+
+def test_a_nan_in_one_group_skips_every_group_and_bad_groups_change_nothing():
+    m = model(7)
+    opt = lt.LearnedOptimizer([{"params": m[0].parameters()}, {"params": m[2].parameters()}], phi())
+    x, y = torch.randn(8, 7), torch.randn(8, 3)
+    torch.nn.functional.mse_loss(m(x), y).backward()
+    m[2].bias.grad[0] = float("nan")
+    before = [p.detach().clone() for p in m.parameters()]
+    opt.step()
+    assert all(torch.equal(p, b) for p, b in zip(m.parameters(), before))
+    p64 = torch.nn.Parameter(torch.zeros(2, dtype=torch.float64))
+    p64.grad = torch.ones(2, dtype=torch.float64)
+    m[2].bias.grad[0] = 0.0
+    opt.add_param_group({"params": [p64]})
+    with pytest.raises(TypeError):
+        opt.step()
+    assert all(torch.equal(p, b) for p, b in zip(m.parameters(), before))
+
+
+def test_optimizers_deepcopy_and_the_baseline_follows_its_schedule_and_state_dict():
+    m = model(8)
+    opt = lt.LearnedOptimizer(m.parameters(), phi())
+    copy.deepcopy(opt)  # carries phi
+    x, y = torch.randn(16, 7), torch.randn(16, 3)
+
+    def steps(m, o, k, sch=None):
+        for _ in range(k):
+            o.zero_grad()
+            torch.nn.functional.mse_loss(m(x), y).backward()
+            o.step()
+            if sch is not None:
+                sch.step()
+
+    # The group's lr follows a scheduler, as torch.optim.Adam's does.
+    m1, m2 = model(9), model(9)
+    a = lt.BaselineOptimizer(m1.parameters(), "adam", lr=0.02)
+    b = torch.optim.Adam(m2.parameters(), lr=0.02)
+    steps(m1, a, 4, torch.optim.lr_scheduler.StepLR(a, 1, 0.5))
+    steps(m2, b, 4, torch.optim.lr_scheduler.StepLR(b, 1, 0.5))
+    for p, q in zip(m1.parameters(), m2.parameters()):
+        assert torch.allclose(p, q, rtol=1e-5, atol=1e-6)
+    # A state_dict round trip keeps Adam's step count: the continued run is the same.
+    m3 = model(10)
+    c = lt.BaselineOptimizer(m3.parameters(), "adam", lr=0.02)
+    steps(m3, c, 2)
+    saved_model, saved_opt = copy.deepcopy(m3.state_dict()), copy.deepcopy(c.state_dict())
+    steps(m3, c, 2)
+    m4 = model(11)
+    m4.load_state_dict(saved_model)
+    d = lt.BaselineOptimizer(m4.parameters(), "adam", lr=0.02)
+    d.load_state_dict(saved_opt)
+    steps(m4, d, 2)
+    for p, q in zip(m3.parameters(), m4.parameters()):
+        assert torch.equal(p, q)
+    copy.deepcopy(d)
+
+
+def test_meta_train_leaves_no_temporary_file_and_allows_unused_parameters(tmp_path):
+    def task(seed):
+        g = torch.Generator().manual_seed(seed)
+        used, unused = torch.randn(20, generator=g), torch.randn(3, generator=g)
+        return [used, unused], lambda p: (p[0] ** 2).sum()
+
+    before = set(pathlib.Path(tempfile.gettempdir()).glob("*.l2o"))
+    lt.meta_train(task, str(tmp_path / "u.l2o"), weights=phi(), epochs=2, steps=10, unroll=5,
+                  eval_every=1, validation=2, device="cpu", progress=False)
+    assert set(pathlib.Path(tempfile.gettempdir()).glob("*.l2o")) == before
+
+
 # --- meta-training through PyTorch -------------------------------------------------------
 
 def quadratic_sampler(dims=10, batch=128):
@@ -301,6 +393,25 @@ def test_meta_train_writes_a_phi_that_l2o_uses(tmp_path):
                         str(tmp_path / "eval")], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert "LSTM" in r.stdout
+
+
+def test_meta_session_from_python_equals_the_unroller():
+    w = phi(11)
+    f = l2o.quadratic_family().sample(5)
+    u = l2o.Unroller(w, f.size, 6, "cpu")
+    s = l2o.MetaSession(w, f.size, 6, "cpu")
+    theta0 = f.initial_theta()
+    loss0, grad0 = f.loss_and_grad(theta0)
+    s.begin(theta0, grad0, np.array([loss0], np.float32))
+    assert u.start(f) == loss0
+    for _ in range(2):
+        for _ in range(6):
+            s.step()
+            loss, grad = f.loss_and_grad(s.theta())
+            s.record(grad, np.array([loss], np.float32))
+        ls, ds = s.finish()
+        lu, du = u.unroll(f)
+        assert np.array_equal(ls, lu) and np.array_equal(ds, du)
 
 
 def test_meta_session_from_python():
