@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 
@@ -107,34 +108,61 @@ std::uint32_t crc32_of(const std::uint8_t* p, std::size_t n) {
 
 }  // namespace
 
+namespace {
+// Fault injection for tests (tests/fault_test.sh): with L2O_FAULT_AT=k in the environment,
+// the process ends at once, as if killed, at the k-th step of the atomic writes it makes
+// (each write has 7: before creating the temporary file, after creating it, after half of
+// the bytes, after all of them, after fsync, after close, after the rename).
+void fault_point() {
+  static const long at = [] {
+    const char* e = std::getenv("L2O_FAULT_AT");
+    return e ? std::atol(e) : 0L;
+  }();
+  static long count = 0;
+  if (at > 0 && ++count == at) ::_exit(86);
+}
+
+// Writes all n bytes at p to fd; returns 0 or the errno of the failure.
+int write_all(int fd, const char* p, std::size_t n) {
+  while (n > 0) {
+    const ssize_t k = ::write(fd, p, n);
+    if (k < 0 && errno == EINTR) continue;
+    if (k <= 0) return k < 0 ? errno : EIO;
+    p += k;
+    n -= static_cast<std::size_t>(k);
+  }
+  return 0;
+}
+}  // namespace
+
 void write_file_atomically(const std::string& path, const void* data, std::size_t size) {
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  fault_point();
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) fail("cannot create '", tmp, "' to write '", path, "': ", std::strerror(errno));
+  fault_point();
   const auto* p = static_cast<const char*>(data);
-  std::size_t left = size;
-  while (left > 0) {
-    const ssize_t k = ::write(fd, p, left);
-    if (k < 0 && errno == EINTR) continue;
-    if (k <= 0) {
-      const int err = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      fail("cannot write '", tmp, "': ", std::strerror(err));
-    }
-    p += k;
-    left -= static_cast<std::size_t>(k);
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    const int err = errno;
+  int err = write_all(fd, p, size / 2);
+  if (err == 0) fault_point();
+  if (err == 0) err = write_all(fd, p + size / 2, size - size / 2);
+  if (err != 0) {
+    ::close(fd);
     ::unlink(tmp.c_str());
-    fail("cannot flush '", tmp, "': ", std::strerror(err));
+    fail("cannot write '", tmp, "': ", std::strerror(err));
   }
+  fault_point();
+  if (::fsync(fd) != 0 || (fault_point(), ::close(fd) != 0)) {
+    const int e = errno;
+    ::unlink(tmp.c_str());
+    fail("cannot flush '", tmp, "': ", std::strerror(e));
+  }
+  fault_point();
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
+    const int e = errno;
     ::unlink(tmp.c_str());
-    fail("cannot rename '", tmp, "' to '", path, "': ", std::strerror(err));
+    fail("cannot rename '", tmp, "' to '", path, "': ", std::strerror(e));
   }
+  fault_point();
 }
 
 namespace {

@@ -99,11 +99,20 @@ Idx read_idx(const std::string& path, int dims, const char* hint) {
            kMaxIdxDataBytes, " bytes of data this l2o reads");
     total *= d;
   }
-  idx.data.resize(static_cast<std::size_t>(total));
-  const std::size_t n = f.read(idx.data.data(), idx.data.size());
+  // Grown as the data arrives (a header that declares gigabytes in front of a few bytes
+  // costs a few bytes), never past the declared size.
+  std::size_t n = 0;
+  while (n < total) {
+    const std::size_t chunk = static_cast<std::size_t>(std::min<std::uint64_t>(total - n, 1 << 20));
+    idx.data.resize(n + chunk);
+    const std::size_t k = f.read(idx.data.data() + n, chunk);
+    n += k;
+    if (k < chunk) break;
+  }
+  idx.data.resize(n);
   std::uint8_t extra = 0;
-  const bool trailing = n == idx.data.size() && f.read(&extra, 1) == 1;
-  if (n < idx.data.size() || trailing)
+  const bool trailing = n == total && f.read(&extra, 1) == 1;
+  if (n < total || trailing)
     fail("data file '", path, "' holds ", trailing ? "more than " : "", n,
          " bytes of data, its header says ", total,
          trailing ? " (trailing bytes)" : " (truncated)");
