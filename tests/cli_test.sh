@@ -102,6 +102,20 @@ fi
 # A temporary file left by an interrupted write is named by info.
 : >"$dir/phi.l2o.tmp.12345"
 expect 0 "stale temporary file" -- "$l2o" info "$dir/phi.l2o"
+# Every command explains itself, and everything --help lists the parser accepts (both
+# come from one option table).
+for cmd in train eval init info; do
+  expect 0 "usage: l2o $cmd" -- "$l2o" "$cmd" --help
+done
+expect 0 "usage: l2o eval" -- "$l2o" help eval
+for cmd in train eval init; do
+  for name in $("$l2o" "$cmd" --help | grep -o '^  --[a-z-]*' | sed 's/^  --//'); do
+    if "$l2o" "$cmd" "--$name" x 2>&1 | grep -q "unknown option"; then
+      echo "FAIL: l2o $cmd --help lists --$name, which the parser refuses"
+      fails=$((fails + 1))
+    fi
+  done
+done
 for f in results.md curves.csv loss.svg; do
   [ -s "$dir/ev/$f" ] || { echo "FAIL: eval wrote no $f"; fails=$((fails + 1)); }
 done

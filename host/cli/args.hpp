@@ -9,6 +9,7 @@
 #include <climits>
 #include <cmath>
 #include <cstdlib>
+#include <initializer_list>
 #include <limits>
 #include <map>
 #include <set>
@@ -28,12 +29,50 @@ template <class... A>
   throw UsageError(detail::cat(a...));
 }
 
+// One option of a command: --name VALUE (a flag when `value` is empty), its default as
+// shown in --help (from the same constants the command's code uses) and what it does. The
+// parser accepts exactly the options of the table, and --help prints exactly them.
+struct OptionSpec {
+  std::string name, value, def, help;
+};
+using OptionTable = std::vector<OptionSpec>;
+
+inline OptionTable merged(std::initializer_list<OptionTable> tables) {
+  OptionTable all;
+  for (const auto& t : tables) all.insert(all.end(), t.begin(), t.end());
+  return all;
+}
+
+// `l2o COMMAND --help`: the synopsis, then the table.
+inline std::string help_text(const std::string& command, const std::string& synopsis,
+                             const OptionTable& table) {
+  std::string out = "usage: l2o " + command + " [options]\n\n" + synopsis + "\n\noptions:\n";
+  for (const OptionSpec& o : table) {
+    std::string head = "  --" + o.name + (o.value.empty() ? "" : " " + o.value);
+    if (head.size() < 34) head.resize(34, ' ');
+    out += head + " " + o.help + (o.def.empty() ? "" : " (default " + o.def + ")") + "\n";
+  }
+  return out;
+}
+
+// Thrown when the arguments ask for --help: main prints the text and exits 0.
+struct HelpRequested {
+  std::string text;
+};
+
 class Args {
  public:
-  // argv after the subcommand; `flags` take no value, `options` take one.
-  Args(const std::string& command, int argc, char** argv, const std::set<std::string>& options,
-       const std::set<std::string>& flags = {})
+  // argv after the subcommand, parsed against `table`; --help (anywhere) throws
+  // HelpRequested with the command's help.
+  Args(const std::string& command, int argc, char** argv, const OptionTable& table,
+       const std::string& synopsis = "")
       : command_(command) {
+    std::set<std::string> options, flags;
+    for (const OptionSpec& o : table) (o.value.empty() ? flags : options).insert(o.name);
+    for (int i = 0; i < argc; ++i) {
+      const std::string h = argv[i];
+      if (h == "--help" || h == "-h") throw HelpRequested{help_text(command, synopsis, table)};
+    }
     for (int i = 0; i < argc; ++i) {
       std::string a = argv[i];
       if (a.rfind("--", 0) != 0) usage_fail(command, ": unexpected argument '", a, "'");

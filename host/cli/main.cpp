@@ -26,49 +26,85 @@ namespace {
 
 constexpr const char* kUsage = R"(l2o — learned optimizers (Andrychowicz et al. 2016)
 
-usage: l2o <command> [options]
+usage: l2o <command> [options]        l2o <command> --help   (or l2o help <command>)
 
 commands:
-  train  --problem quadratic|mlp --out FILE [--steps 100] [--unroll 20] [--epochs 1000]
-         [--meta-lr 0.001] [--meta-lr-final LR] [--clip 0] [--omega 1,1,...]
-         [--device auto|cpu|cuda] [--seed 0] [--eval-every 100] [--validation 20]
-         [--init PHI | --output-init random|zero] [--resume] [--force] [optimizer options]
-         [problem options]
-         meta-train an LSTM optimizer; the best phi (by validation) goes to FILE, the
-         training state to FILE.train every --eval-every epochs (--resume continues it:
-         the problem, its options, the optimizer, seed, steps, unroll, validation set
-         and --omega must be the same; --epochs, the meta learning rate, --clip and
-         --device may change), one JSON line per validation to FILE.log.jsonl.
-         --meta-lr-final: decay the meta learning rate geometrically to LR over the
-         epochs; --init: start from the optimizer in PHI instead of a fresh one;
-         --output-init zero: a fresh phi's output layer starts at zero (leaves the
-         do-nothing point more often on MLPs)
-  eval   --optimizer FILE --problem quadratic|mlp [--steps 100] [--runs 100]
-         [--baselines sgd,rmsprop,adam,nag|none] [--validation 20] [--device auto]
-         [--state fp32|bf16|both] [--out-dir DIR] [--force] [problem options]
-         the learned optimizer against baselines with tuned learning rates, on held-out
-         optimizees: a table, DIR/curves.csv and DIR/loss.svg (an existing DIR only with
-         --force). --state: the LSTM state in fp32 memory, in bfloat16 memory (fp32
-         arithmetic), or both side by side
-  init   --out FILE [optimizer options] [--seed 0] [--output-init random|zero]
-         write a freshly initialised optimizer
-  info   FILE       describe an optimizer or training checkpoint
-  devices           which backends are usable here
-  version           print the version
-
-optimizer options: --layers 2 --hidden 20 --preprocess log_sign|none --p 10 --scale 0.1
-                   --forget-bias 1   (the reference code's quadratic optimizer:
-                   --preprocess none --scale 1)
-problem options:   quadratic: --dims 10 --batch 128 --dist uniform|normal
-                   mlp (Fashion-MNIST): --mlp-hidden 20[,20...] --activation sigmoid|relu|tanh
-                   --batch 128 --init-std 0.01 --data DIR (default $L2O_FASHION_MNIST_DIR
-                   or /usr/share/datasets/fashion-mnist)
+  train    meta-train an LSTM optimizer on a problem family (quadratic, Fashion-MNIST MLP)
+  eval     compare a learned optimizer with tuned hand-designed ones on held-out optimizees
+  init     write a freshly initialised optimizer
+  info     describe an optimizer or training checkpoint
+  devices  which backends are usable here
+  version  print the version
 )";
 
-std::set<std::string> merged(std::initializer_list<std::set<std::string>> sets) {
-  std::set<std::string> all;
-  for (const auto& s : sets) all.insert(s.begin(), s.end());
-  return all;
+template <class T>
+std::string text(T v) {
+  std::ostringstream os;
+  os << v;
+  return os.str();
+}
+
+// eval's defaults (used by the parser and shown by --help).
+constexpr int kEvalSteps = 100, kEvalRuns = 100, kEvalValidation = 20;
+
+const char* kTrainSynopsis =
+    "Meta-trains an LSTM optimizer on a problem family: the best phi (by validation) goes to\n"
+    "--out, the training state to OUT.train every --eval-every epochs (--resume continues\n"
+    "it: the problem, its options, the optimizer, seed, steps, unroll, validation set and\n"
+    "--omega must be the same; --epochs, the meta learning rate, --clip and --device may\n"
+    "change), one JSON line per validation to OUT.log.jsonl.";
+
+OptionTable train_options() {
+  const TrainOptions o;
+  return merged(
+      {problem_options(),
+       optimizer_options(),
+       {
+           {"out", "FILE", "", "where the best phi goes (required)"},
+           {"steps", "N", text(o.steps), "optimizer steps per optimizee"},
+           {"unroll", "N", text(o.unroll), "steps per truncation (one meta-step each)"},
+           {"epochs", "N", text(o.epochs), "optimizees to train on"},
+           {"meta-lr", "LR", text(o.adam.lr), "the meta-optimizer's (Adam) learning rate"},
+           {"meta-lr-final", "LR", "constant",
+            "decay the meta learning rate geometrically to LR over the epochs"},
+           {"clip", "C", "0: none", "clip the meta-gradient's norm to C"},
+           {"omega", "w1,...,wT", "all 1", "weights of the unroll's losses"},
+           {"device", "auto|cpu|cuda", "auto", "where to train"},
+           {"seed", "S", text(o.seed), "phi's initialisation and the training optimizees"},
+           {"eval-every", "N", text(o.eval_every), "epochs between validations"},
+           {"validation", "N", text(o.validation_optimizees), "validation optimizees"},
+           {"init", "PHI", "", "start from the optimizer in PHI instead of a fresh one"},
+           {"output-init", "random|zero", "random", "a fresh phi's output layer"},
+           {"resume", "", "", "continue OUT.train"},
+           {"force", "", "", "overwrite an existing --out"},
+       }});
+}
+
+OptionTable eval_options() {
+  return merged(
+      {problem_options(),
+       {
+           {"optimizer", "FILE", "", "the learned optimizer to evaluate (required)"},
+           {"steps", "N", text(kEvalSteps), "steps per held-out optimizee"},
+           {"runs", "N", text(kEvalRuns), "held-out optimizees"},
+           {"baselines", "LIST", "sgd,rmsprop,adam,nag",
+            "hand-designed optimizers to compare, their lr tuned; none for none"},
+           {"validation", "N", text(kEvalValidation), "validation optimizees for the tuning"},
+           {"device", "auto|cpu|cuda", "auto", "where to run"},
+           {"out-dir", "DIR", "eval-PROBLEM", "where the table, curves and plot go"},
+           {"state", "fp32|bf16|both", "fp32", "how the LSTM state is stored"},
+           {"force", "", "", "overwrite an existing --out-dir"},
+       }});
+}
+
+OptionTable init_options() {
+  return merged({optimizer_options(),
+                 {
+                     {"out", "FILE", "", "where the fresh phi goes (required)"},
+                     {"seed", "S", "0", "the initialisation's seed"},
+                     {"output-init", "random|zero", "random", "the output layer"},
+                     {"force", "", "", "overwrite an existing --out"},
+                 }});
 }
 
 void refuse_overwrite(const std::string& path, bool force) {
@@ -97,19 +133,14 @@ OutputInit parse_output_init(const Args& a) {
 }
 
 int cmd_train(int argc, char** argv) {
-  Args a("train", argc, argv,
-         merged({problem_options(),
-                 optimizer_options(),
-                 {"out", "steps", "unroll", "epochs", "meta-lr", "meta-lr-final", "clip", "omega",
-                  "device", "seed", "eval-every", "validation", "init", "output-init"}}),
-         {"resume", "force"});
+  Args a("train", argc, argv, train_options(), kTrainSynopsis);
   auto family = make_family(a);
   TrainOptions o;
   o.init = a.str("init");
   // Starting from a file: its configuration, unless optimizer options say otherwise (then a
   // mismatch is refused by train).
   bool optimizer_given = false;
-  for (const std::string& name : optimizer_options()) optimizer_given |= a.has(name);
+  for (const OptionSpec& opt : optimizer_options()) optimizer_given |= a.has(opt.name);
   const OptimizerConfig config =
       o.init.empty() || optimizer_given ? optimizer_config(a) : load_weights(o.init).config();
   o.out = a.required("out");
@@ -213,15 +244,13 @@ int cmd_train(int argc, char** argv) {
 }
 
 int cmd_eval(int argc, char** argv) {
-  Args a("eval", argc, argv,
-         merged({problem_options(),
-                 {"optimizer", "steps", "runs", "baselines", "validation", "device", "out-dir",
-                  "state"}}),
-         {"force"});
+  Args a("eval", argc, argv, eval_options(),
+         "The learned optimizer against hand-designed baselines with tuned learning rates,\n"
+         "on held-out optimizees: a table, DIR/curves.csv and DIR/loss.svg.");
   // Every option is checked before any file is read or any work starts.
-  const int steps = a.integer<int>("steps", 100, 1);
-  const int runs = a.integer<int>("runs", 100, 1);
-  const int nval = a.integer<int>("validation", 20, 1);
+  const int steps = a.integer<int>("steps", kEvalSteps, 1);
+  const int runs = a.integer<int>("runs", kEvalRuns, 1);
+  const int nval = a.integer<int>("validation", kEvalValidation, 1);
   auto family = make_family(a);
   const std::string problem = a.required("problem");
   const Weights phi = load_weights(a.required("optimizer"));
@@ -314,8 +343,7 @@ int cmd_eval(int argc, char** argv) {
 }
 
 int cmd_init(int argc, char** argv) {
-  Args a("init", argc, argv, merged({optimizer_options(), {"out", "seed", "output-init"}}),
-         {"force"});
+  Args a("init", argc, argv, init_options(), "Writes a freshly initialised optimizer.");
   const std::string out = a.required("out");
   refuse_overwrite(out, a.flag("force"));
   const OptimizerConfig c = optimizer_config(a);
@@ -327,6 +355,11 @@ int cmd_init(int argc, char** argv) {
 }
 
 int cmd_info(int argc, char** argv) {
+  if (argc == 1 && (std::string(argv[0]) == "--help" || std::string(argv[0]) == "-h"))
+    throw HelpRequested{
+        "usage: l2o info FILE\n\nDescribes an optimizer or training checkpoint (its "
+        "configuration and sections)\nand names temporary files of interrupted writes beside "
+        "it.\n"};
   if (argc != 1) usage_fail("info: expected one FILE");
   const Checkpoint ck = load_checkpoint(argv[0]);
   std::cout << argv[0] << ": " << describe(ck.phi.config()) << ", " << ck.phi.size() << " weights";
@@ -363,6 +396,11 @@ int run(int argc, char** argv) {
   }
   const std::string cmd = argv[1];
   if (cmd == "help" || cmd == "--help" || cmd == "-h") {
+    if (argc > 2 && cmd == "help") {  // l2o help COMMAND
+      char help[] = "--help";
+      char* args[] = {argv[0], argv[2], help};
+      return run(3, args);
+    }
     std::cout << kUsage;
     return 0;
   }
@@ -370,10 +408,15 @@ int run(int argc, char** argv) {
     std::cout << "l2o " << L2O_VERSION_STRING << "\n";
     return 0;
   }
-  if (cmd == "train") return cmd_train(argc - 2, argv + 2);
-  if (cmd == "eval") return cmd_eval(argc - 2, argv + 2);
-  if (cmd == "init") return cmd_init(argc - 2, argv + 2);
-  if (cmd == "info") return cmd_info(argc - 2, argv + 2);
+  try {
+    if (cmd == "train") return cmd_train(argc - 2, argv + 2);
+    if (cmd == "eval") return cmd_eval(argc - 2, argv + 2);
+    if (cmd == "init") return cmd_init(argc - 2, argv + 2);
+    if (cmd == "info") return cmd_info(argc - 2, argv + 2);
+  } catch (const HelpRequested& h) {
+    std::cout << h.text;
+    return 0;
+  }
   if (cmd == "devices") return cmd_devices();
   usage_fail("unknown command '", cmd, "' (try: l2o help)");
 }

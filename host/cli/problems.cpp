@@ -1,11 +1,34 @@
 #include "problems.hpp"
 
 #include <cstdlib>
+#include <sstream>
 
 namespace l2o::cli {
 
-std::set<std::string> problem_options() {
-  return {"problem", "dims", "batch", "dist", "mlp-hidden", "activation", "data", "init-std"};
+namespace {
+template <class T>
+std::string text(T v) {
+  std::ostringstream os;
+  os << v;
+  return os.str();
+}
+}  // namespace
+
+OptionTable problem_options() {
+  const QuadraticOptions q;
+  const MlpOptions m;
+  return {
+      {"problem", "quadratic|mlp", "", "the problem family (required)"},
+      {"dims", "N", text(q.dims), "quadratic: dimensions of each function (1..64)"},
+      {"batch", "N", text(q.batch) + " / " + text(m.batch),
+       "quadratic: functions per optimizee / mlp: minibatch size"},
+      {"dist", "uniform|normal", "uniform", "quadratic: distribution of W and y"},
+      {"mlp-hidden", "W[,W...]", "20", "mlp: hidden layer widths"},
+      {"activation", "sigmoid|relu|tanh", to_string(m.activation), "mlp: hidden activation"},
+      {"data", "DIR", "$L2O_FASHION_MNIST_DIR or /usr/share/datasets/fashion-mnist",
+       "mlp: the Fashion-MNIST folder"},
+      {"init-std", "S", text(m.init_std), "mlp: std of the initial weights"},
+  };
 }
 
 std::unique_ptr<ProblemFamily> make_family(const Args& a) {
@@ -41,8 +64,19 @@ std::unique_ptr<ProblemFamily> make_family(const Args& a) {
   usage_fail("unknown problem '", name, "': expected quadratic or mlp");
 }
 
-std::set<std::string> optimizer_options() {
-  return {"layers", "hidden", "preprocess", "p", "scale", "forget-bias"};
+OptionTable optimizer_options() {
+  const OptimizerConfig c;
+  std::string sizes;
+  for (int h : kSupportedHidden) sizes += (sizes.empty() ? "" : " ") + text(h);
+  return {
+      {"layers", "N", text(c.layers), "LSTM layers (1.." + text(kMaxLayers) + ")"},
+      {"hidden", "H", text(c.hidden), "units per layer (" + sizes + ")"},
+      {"preprocess", "log_sign|none", to_string(c.preprocess),
+       "gradient preprocessing (the paper's log-sign, or the raw gradient)"},
+      {"p", "P", text(c.p), "log-sign preprocessing exponent"},
+      {"scale", "S", text(c.output_scale), "output scale of the update"},
+      {"forget-bias", "B", text(c.forget_bias), "added to the forget gate"},
+  };
 }
 
 OptimizerConfig optimizer_config(const Args& a) {

@@ -13,7 +13,7 @@
 namespace l2o::cli {
 
 // The options every problem family reads (--dims, --batch, ...).
-std::set<std::string> problem_options();
+OptionTable problem_options();
 
 std::unique_ptr<ProblemFamily> make_family(const Args& a);
 
@@ -21,6 +21,6 @@ std::unique_ptr<ProblemFamily> make_family(const Args& a);
 // log_sign preprocessing with p = 10, output scale 0.1) overridden by the options.
 // The reference code's quadratic setting is --preprocess none --scale 1.
 OptimizerConfig optimizer_config(const Args& a);
-std::set<std::string> optimizer_options();
+OptionTable optimizer_options();
 
 }  // namespace l2o::cli
