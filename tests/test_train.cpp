@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include <omp.h>
+
 #include <cmath>
 #include <filesystem>
 
@@ -79,6 +81,25 @@ TEST_F(TrainTest, ResumeContinuesExactly) {
   EXPECT_EQ(resumed.phi.values(), whole.phi.values());
   EXPECT_EQ(resumed.sections.at("ADAM"), whole.sections.at("ADAM"));
   EXPECT_EQ(load_weights(path("part.l2o")).values(), load_weights(path("phi.l2o")).values());
+}
+
+// Meta-training computes the same phi on any number of threads: the CPU meta-gradient
+// is reduced over fixed slices of the coordinates (host/cpu/unroll.cpp), and the default
+// 2 x 20 LSTM with n = 1,280 quadratic coordinates spreads over several slices.
+TEST_F(TrainTest, ResultsDoNotDependOnTheThreadCount) {
+  auto family = make_quadratic_family(QuadraticOptions{});
+  std::vector<std::vector<float>> phis;
+  const int before = omp_get_max_threads();
+  for (int threads : {1, 2, 3}) {
+    omp_set_num_threads(threads);
+    TrainOptions o = options(4, 2);
+    o.out = path("threads" + std::to_string(threads) + ".l2o");
+    train(OptimizerConfig{}, *family, o);
+    phis.push_back(load_weights(o.out).values());
+  }
+  omp_set_num_threads(before);
+  EXPECT_EQ(phis[0], phis[1]);
+  EXPECT_EQ(phis[0], phis[2]);
 }
 
 TEST_F(TrainTest, BadOptionsAreRefused) {

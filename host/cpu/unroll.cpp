@@ -7,8 +7,6 @@
 
 #include "l2o/error.hpp"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <cstring>
 
@@ -74,38 +72,52 @@ class CpuUnroll final : public UnrollBackend {
   }
 
  private:
+  // The coordinates are cut into kSlices fixed slices of whole blocks, whatever the number
+  // of threads; each slice's contribution to dL/dphi is summed in block order and then
+  // over its lanes (in double), and the slices are added in slice order: the meta-gradient
+  // is the same, bit for bit, on any number of threads.
+  static constexpr long long kSlices = 32;
+
   template <int H>
   void backward_impl(std::vector<float>& dphi) {
     const std::size_t count = phi_.size();
-    const int threads = omp_get_max_threads();
-    std::vector<std::vector<Pack>> acc(threads);
     const long long blocks = static_cast<long long>(ld_ / kLanes);
-    // The backward and the per-block phi accumulation, interleaved block by block, count as
-    // the backward; the final sum over threads and lanes as the reduction.
+    const long long slices = std::min(kSlices, std::max(1LL, blocks));
+    std::vector<double> sums(static_cast<std::size_t>(slices) * count, 0.0);
+    // The backward and the per-slice phi accumulation, interleaved block by block, count as
+    // the backward; the sum over slices as the reduction.
     mark_begin(kPhaseBackward);
-#pragma omp parallel num_threads(threads)
+#pragma omp parallel
     {
-      std::vector<Pack>& mine = acc[omp_get_thread_num()];
-      mine.assign(count, Pack(0.0f));
+      std::vector<Pack> acc(count);
       cpu::BlockSink sink(args_.layout, T_);
       std::vector<Pack> carry(sd_);
-#pragma omp for schedule(static)
-      for (long long b = 0; b < blocks; ++b) {
-        const std::size_t i0 = static_cast<std::size_t>(b) * kLanes;
-        std::fill(carry.begin(), carry.end(), Pack(0.0f));
-        cpu::LocalIO carry_io{carry.data()};
-        Pack lambda(0.0f);
-        for (int t = T_ - 1; t >= 0; --t) {
-          lambda = lambda + omega_[t + 1] * Pack::load(grad_slot(t + 1) + i0);
-          Pack x[2];
-          cpu::preprocess_lanes(grad_slot(t) + i0, args_.pre, x);
-          const float* st = state_slot(t) + i0;
-          cpu::PackCopyIO state_io{st, nullptr, ld_};
-          sink.t = t;
-          lstm_backward_step<H>(args_.phi, args_.layout, args_.forget_bias, args_.output_scale, x,
-                                state_io, lambda, carry_io, sink);
+#pragma omp for schedule(dynamic, 1)
+      for (long long k = 0; k < slices; ++k) {
+        std::fill(acc.begin(), acc.end(), Pack(0.0f));
+        for (long long b = blocks * k / slices; b < blocks * (k + 1) / slices; ++b) {
+          const std::size_t i0 = static_cast<std::size_t>(b) * kLanes;
+          std::fill(carry.begin(), carry.end(), Pack(0.0f));
+          cpu::LocalIO carry_io{carry.data()};
+          Pack lambda(0.0f);
+          for (int t = T_ - 1; t >= 0; --t) {
+            lambda = lambda + omega_[t + 1] * Pack::load(grad_slot(t + 1) + i0);
+            Pack x[2];
+            cpu::preprocess_lanes(grad_slot(t) + i0, args_.pre, x);
+            const float* st = state_slot(t) + i0;
+            cpu::PackCopyIO state_io{st, nullptr, ld_};
+            sink.t = t;
+            lstm_backward_step<H>(args_.phi, args_.layout, args_.forget_bias, args_.output_scale, x,
+                                  state_io, lambda, carry_io, sink);
+          }
+          sink.accumulate(acc.data());
         }
-        sink.accumulate(mine.data());
+        double* out = sums.data() + static_cast<std::size_t>(k) * count;
+        for (std::size_t e = 0; e < count; ++e) {
+          double s = 0.0;
+          for (int l = 0; l < kLanes; ++l) s += acc[e][l];
+          out[e] = s;
+        }
       }
     }
     mark_end(kPhaseBackward);
@@ -113,8 +125,7 @@ class CpuUnroll final : public UnrollBackend {
     dphi.assign(count, 0.0f);
     for (std::size_t e = 0; e < count; ++e) {
       double s = 0.0;
-      for (int th = 0; th < threads; ++th)
-        for (int l = 0; l < kLanes; ++l) s += acc[th][e][l];
+      for (long long k = 0; k < slices; ++k) s += sums[static_cast<std::size_t>(k) * count + e];
       dphi[e] = static_cast<float>(s);
     }
     mark_end(kPhaseReduction);
