@@ -27,4 +27,4 @@ start=$(date +%s)
 echo "== l2o: meta-training took $(( $(date +%s) - start )) s"
 echo "== l2o: evaluating on 100 held-out quadratics against tuned baselines"
 "$build/l2o" eval --problem quadratic --optimizer "$out/lstm.l2o" --device "$device" \
-  --runs 100 --out-dir "$out"
+  --runs 100 --out-dir "$out" --force

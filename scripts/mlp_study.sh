@@ -29,7 +29,7 @@ run() {  # name, then problem options
   local name=$1
   shift
   "$l2o" eval --problem mlp --optimizer "$out/lstm.l2o" --runs "$runs" --validation "$val" \
-    --out-dir "$out/$name" "$@" 2>&1 | tee "$out/$name.log"
+    --out-dir "$out/$name" --force "$@" 2>&1 | tee "$out/$name.log"
 }
 run 1x20-sigmoid-100 --steps 100
 run 1x20-sigmoid-200 --steps 200
