@@ -11,7 +11,9 @@
 #include <omp.h>
 
 #include <cmath>
+#include <cstring>
 #include <filesystem>
+#include <limits>
 
 namespace l2o {
 namespace {
@@ -100,6 +102,32 @@ TEST_F(TrainTest, ResultsDoNotDependOnTheThreadCount) {
   omp_set_num_threads(before);
   EXPECT_EQ(phis[0], phis[1]);
   EXPECT_EQ(phis[0], phis[2]);
+}
+
+// What --resume reads is checked: a training state whose best phi holds a NaN (it would
+// become an unloadable --out) is refused; --clip given on resume is the one used from then
+// on (it is saved in the ADAM section).
+TEST_F(TrainTest, ResumeRefusesANonFiniteBestAndHonoursClip) {
+  train(cfg_, *family_, options(2, 1));
+  Checkpoint ck = load_checkpoint(path("phi.l2o.train"));
+  Checkpoint bad = ck;
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  std::memcpy(bad.sections.at("BEST").data() + 4 * 3, &nan, 4);
+  save_checkpoint(path("phi.l2o.train"), bad);
+  TrainOptions more = options(4, 1);
+  more.resume = true;
+  try {
+    train(cfg_, *family_, more);
+    FAIL() << "a NaN best phi was resumed";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("BEST weight 3 is nan"), std::string::npos) << e.what();
+  }
+  save_checkpoint(path("phi.l2o.train"), ck);
+  more.adam.clip_norm = 0.25;
+  train(cfg_, *family_, more);
+  const Checkpoint after = load_checkpoint(path("phi.l2o.train"));
+  EXPECT_EQ(MetaAdam::deserialise(after.sections.at("ADAM"), after.phi.size()).options().clip_norm,
+            0.25);
 }
 
 TEST_F(TrainTest, BadOptionsAreRefused) {
