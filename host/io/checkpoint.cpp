@@ -288,8 +288,9 @@ Checkpoint load_checkpoint(const std::string& path) {
       if (n != sr.remaining() / sizeof(float) || sr.remaining() % sizeof(float) != 0)
         fail(where, ": PHI section says ", n, " weights but holds ", sr.remaining(), " bytes");
       values.resize(static_cast<std::size_t>(n));
-      std::memcpy(values.data(), sr.take(values.size() * sizeof(float), "weights"),
-                  values.size() * sizeof(float));
+      if (n > 0)  // (memcpy to the null data of an empty vector is undefined, even of 0 bytes)
+        std::memcpy(values.data(), sr.take(values.size() * sizeof(float), "weights"),
+                    values.size() * sizeof(float));
       have_phi = true;
     } else {
       out.sections[tag].assign(payload, payload + len);

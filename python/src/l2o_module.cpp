@@ -272,6 +272,18 @@ nb::dict run_dict(const RunResult& r) {
   return d;
 }
 
+QuadraticOptions quadratic_options(int dims, int batch, const std::string& dist,
+                                   double theta0_std) {
+  QuadraticOptions o;
+  o.dims = dims;
+  o.batch = batch;
+  if (dist != "uniform" && dist != "normal")
+    refuse("dist: '" + dist + "', expected 'uniform' or 'normal'");
+  o.dist = dist == "normal" ? QuadraticOptions::Dist::kNormal : QuadraticOptions::Dist::kUniform;
+  o.theta0_std = theta0_std;
+  return o;
+}
+
 // The state of an LstmOptimizer call: one dtype for every tensor.
 bool states_bf16(const std::vector<AnyArray>& states) {
   bool any = false, all = true;
@@ -576,29 +588,14 @@ NB_MODULE(_l2o, m) {
   m.def(
       "quadratic_family",
       [](int dims, int batch, const std::string& dist, double theta0_std) {
-        QuadraticOptions o;
-        o.dims = dims;
-        o.batch = batch;
-        if (dist != "uniform" && dist != "normal")
-          refuse("dist: '" + dist + "', expected 'uniform' or 'normal'");
-        o.dist =
-            dist == "normal" ? QuadraticOptions::Dist::kNormal : QuadraticOptions::Dist::kUniform;
-        o.theta0_std = theta0_std;
-        return make_quadratic_family(o);
+        return make_quadratic_family(quadratic_options(dims, batch, dist, theta0_std));
       },
       "dims"_a = 10, "batch"_a = 128, "dist"_a = "uniform", "theta0_std"_a = 0.01);
   m.def(
       "quadratic_data",
       [](std::uint64_t seed, int dims, int batch, const std::string& dist, double theta0_std) {
-        QuadraticOptions o;
-        o.dims = dims;
-        o.batch = batch;
-        if (dist != "uniform" && dist != "normal")
-          refuse("dist: '" + dist + "', expected 'uniform' or 'normal'");
-        o.dist =
-            dist == "normal" ? QuadraticOptions::Dist::kNormal : QuadraticOptions::Dist::kUniform;
-        o.theta0_std = theta0_std;
-        make_quadratic_family(o);  // validates the options the same way
+        const QuadraticOptions o = quadratic_options(dims, batch, dist, theta0_std);
+        make_quadratic_family(o);  // validates the options as the family does
         const detail::QuadraticData q = detail::sample_quadratic(o, seed);
         return nb::make_tuple(numpy_copy(q.W), numpy_copy(q.y), numpy_copy(q.theta0));
       },

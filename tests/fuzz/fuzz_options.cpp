@@ -20,8 +20,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::vector<char*> argv;
   for (auto& w : words) argv.push_back(w.data());
   try {
-    const l2o::cli::Args a("fuzz", static_cast<int>(argv.size()), argv.data(),
-                           {"steps", "seed", "epochs", "meta-lr", "clip", "list"}, {"force"});
+    const l2o::cli::OptionTable table = {{"steps", "N", "100", ""},  {"seed", "S", "0", ""},
+                                         {"epochs", "N", "1", ""},   {"meta-lr", "LR", "", ""},
+                                         {"clip", "C", "0", ""},     {"list", "L", "", ""},
+                                         {"force", "", "", "a flag"}};
+    const l2o::cli::Args a("fuzz", static_cast<int>(argv.size()), argv.data(), table);
     const int steps = a.integer<int>("steps", 100, 1);
     if (steps < 1) std::abort();
     (void)a.integer<std::uint64_t>("seed", 0, 0);
@@ -33,6 +36,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (!(clip >= 0 && clip <= 10.0)) std::abort();
     (void)a.list("list", "");
   } catch (const l2o::Error&) {
+  } catch (const l2o::cli::HelpRequested& h) {
+    if (h.text.find("--steps N") == std::string::npos) std::abort();  // help lists the table
   }
   return 0;
 }
