@@ -100,8 +100,13 @@ if [ "$(grep -c '^{"epoch": [0-9]*, "meta_loss": ' "$dir/r.l2o.log.jsonl")" != 4
   fails=$((fails + 1))
 fi
 # Running out of memory is a message and exit 2, not an internal error (35 TB of W).
-expect 2 "out of memory" -- "$l2o" eval --problem quadratic --dims 64 --batch 2147483647 --optimizer "$dir/phi.l2o" --runs 1 --baselines none --out-dir "$dir/oom"
-[ -e "$dir/oom" ] && { echo "FAIL: a failed eval left its folder"; fails=$((fails + 1)); }
+# (Not under AddressSanitizer, whose allocator ends the process on such a request.)
+if [ -z "${ASAN_OPTIONS:-}" ]; then
+  expect 2 "out of memory" -- "$l2o" eval --problem quadratic --dims 64 --batch 2147483647 --optimizer "$dir/phi.l2o" --runs 1 --baselines none --out-dir "$dir/oom"
+  [ -e "$dir/oom" ] && { echo "FAIL: a failed eval left its folder"; fails=$((fails + 1)); }
+else
+  echo "SKIPPED: the out-of-memory check (AddressSanitizer's allocator aborts instead)"
+fi
 # A temporary file left by an interrupted write is named by info.
 : >"$dir/phi.l2o.tmp.12345"
 expect 0 "stale temporary file" -- "$l2o" info "$dir/phi.l2o"
