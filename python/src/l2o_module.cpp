@@ -272,6 +272,12 @@ nb::dict run_dict(const RunResult& r) {
   return d;
 }
 
+OutputInit output_init_of(const std::string& name) {
+  if (name != "random" && name != "zero")
+    refuse("output_init: '" + name + "', expected 'random' or 'zero'");
+  return name == "zero" ? OutputInit::kZero : OutputInit::kRandom;
+}
+
 QuadraticOptions quadratic_options(int dims, int batch, const std::string& dist,
                                    double theta0_std) {
   QuadraticOptions o;
@@ -328,10 +334,7 @@ NB_MODULE(_l2o, m) {
       .def_static(
           "initialise",
           [](const OptimizerConfig& c, std::uint64_t seed, const std::string& output) {
-            if (output != "random" && output != "zero")
-              refuse("output_init: '" + output + "', expected 'random' or 'zero'");
-            return Weights::initialise(c, seed,
-                                       output == "zero" ? OutputInit::kZero : OutputInit::kRandom);
+            return Weights::initialise(c, seed, output_init_of(output));
           },
           "config"_a, "seed"_a = 0, "output_init"_a = "random")
       .def_static(
@@ -664,9 +667,7 @@ NB_MODULE(_l2o, m) {
         o.out = out;
         o.resume = resume;
         o.init = init;
-        if (output_init != "random" && output_init != "zero")
-          refuse("output_init: '" + output_init + "', expected 'random' or 'zero'");
-        o.output_init = output_init == "zero" ? OutputInit::kZero : OutputInit::kRandom;
+        o.output_init = output_init_of(output_init);
         std::function<void(const TrainProgress&)> report;
         if (!progress.is_none())
           report = [&](const TrainProgress& p) {
