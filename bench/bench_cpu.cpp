@@ -2,15 +2,111 @@
 //   build/bench/l2o_bench_cpu                      (all)
 //   build/bench/l2o_bench_cpu --benchmark_filter=Step
 // bench/compare_cpu.sh runs these and bench/pytorch_l2o.py side by side.
+#include "host/cpu/isa.hpp"
 #include "l2o/l2o.hpp"
 #include "maths/random.hpp"
 
 #include <benchmark/benchmark.h>
+#include <omp.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <cstring>
+#include <memory>
 #include <vector>
 
 namespace {
+
+// --- the machine: arithmetic peak and memory bandwidth, measured in the same run ---------
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// FLOP/s of independent multiply-adds in registers on every thread, at the instruction set
+// the CPU kernels run with (l2o::cpu_isa()): the ceiling for the kernels' arithmetic.
+double measure_fma_peak() {
+  const l2o::cpu::KernelTable& k = l2o::cpu::kernels();
+  const long iters = 50'000'000;
+  k.fma_loop(iters / 10);  // warm up: clocks, AVX frequency licence
+  double flops = 0.0;
+  const auto t0 = std::chrono::steady_clock::now();
+#pragma omp parallel reduction(+ : flops)
+  flops += k.fma_loop(iters);
+  return flops / seconds_since(t0);
+}
+
+// Bytes/s of a parallel copy of 2 x 256 MiB buffers (read + write counted), each thread
+// its own contiguous part: the ceiling for streaming the optimizer state.
+double measure_copy_bandwidth() {
+  const std::size_t n = std::size_t(64) << 20;  // floats
+  std::unique_ptr<float[]> a(new float[n]), b(new float[n]);
+  const long long m = static_cast<long long>(n);
+#pragma omp parallel for schedule(static)
+  for (long long i = 0; i < m; ++i) a[i] = b[i] = 1.0f;
+  double best = 0.0;
+  for (int r = 0; r < 5; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+#pragma omp parallel
+    {
+      const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+      const std::size_t lo = n * t / nt, hi = n * (t + 1) / nt;
+      std::memcpy(b.get() + lo, a.get() + lo, (hi - lo) * sizeof(float));
+    }
+    best = std::max(best, 2.0 * n * sizeof(float) / seconds_since(t0));
+  }
+  return best;
+}
+
+struct Machine {
+  double flops, bytes;  // per second
+};
+const Machine& machine() {
+  static const Machine m{measure_fma_peak(), measure_copy_bandwidth()};
+  return m;
+}
+
+// Model FLOPs of the default optimizer (docs/performance.md): the multiply-adds of the
+// matrix products, 2 FLOPs each; the gate functions are not counted.
+//   step: W [in ; h] for every layer and the output layer;
+//   meta-iteration (per coordinate-step): the step, its recomputation in the backward,
+//   W^T dz (without the first layer's input columns, whose gradient is not needed) and
+//   the dW outer products.
+double step_flops(const l2o::WeightLayout& L) {
+  double macs = L.hidden;
+  for (int l = 0; l < L.layers; ++l) macs += 4.0 * L.hidden * L.row_length(l);
+  return 2.0 * macs;
+}
+double meta_flops(const l2o::WeightLayout& L) {
+  double transpose = 0.0;
+  for (int l = 0; l < L.layers; ++l)
+    transpose += 4.0 * L.hidden * (L.row_length(l) - (l == 0 ? L.num_inputs : 0));
+  return 3.0 * step_flops(L) + 2.0 * transpose;
+}
+
+// Achieved GFLOP/s and bytes/s of a timed loop as fractions of the machine's.
+void report(benchmark::State& st, double flops, double bytes, double secs) {
+  const Machine& m = machine();
+  st.counters["GFLOPs"] = flops / secs * 1e-9;
+  st.counters["peak_frac"] = flops / secs / m.flops;
+  if (bytes > 0) st.counters["bw_frac"] = bytes / secs / m.bytes;
+}
+
+void BM_FmaPeak(benchmark::State& st) {
+  double flops = 0.0;
+  for (auto _ : st) flops = measure_fma_peak();
+  st.counters["GFLOPs"] = flops * 1e-9;
+  st.SetLabel(l2o::cpu_isa());
+}
+BENCHMARK(BM_FmaPeak)->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_CopyBandwidth(benchmark::State& st) {
+  double bytes = 0.0;
+  for (auto _ : st) bytes = measure_copy_bandwidth();
+  st.counters["GBs"] = bytes * 1e-9;
+}
+BENCHMARK(BM_CopyBandwidth)->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // The optimizer step on n coordinates with the default 2 x 20 configuration, the state
 // stored as S (float or l2o::bfloat16). Gradients are random, of magnitudes 1e-8..1e1
@@ -26,14 +122,19 @@ void BM_Step(benchmark::State& st) {
     theta[i] = float(rng.normal());
     grad[i] = float((rng.uniform() < 0.5 ? -1 : 1) * std::pow(10.0, -8 + 9 * rng.uniform()));
   }
+  machine();  // measured before the timed loop
+  const auto t0 = std::chrono::steady_clock::now();
   for (auto _ : st) {
     opt.step(theta.data(), grad.data(), state.data(), n);
     benchmark::ClobberMemory();
   }
+  const double secs = seconds_since(t0), steps = static_cast<double>(st.iterations()) * n;
   st.SetItemsProcessed(static_cast<int64_t>(st.iterations()) * static_cast<int64_t>(n));
   // theta read + written, grad read twice (finiteness check, step), 80 state values read
   // and written.
-  st.counters["bytes_per_coord"] = 4.0 * (2 + 2) + 2.0 * 80 * sizeof(S);
+  const double bytes_per_coord = 4.0 * (2 + 2) + 2.0 * 80 * sizeof(S);
+  report(st, steps * step_flops(opt.weights().layout()), steps * bytes_per_coord, secs);
+  st.SetLabel(l2o::cpu_isa());
 }
 BENCHMARK_TEMPLATE(BM_Step, float)
     ->Name("BM_Step")
@@ -108,13 +209,19 @@ void BM_MetaIteration(benchmark::State& st) {
   l2o::MetaAdam adam(phi.size(), {});
   std::vector<float> dphi;
   u.start(*f);
+  machine();  // measured before the timed loop
+  const auto t0 = std::chrono::steady_clock::now();
   for (auto _ : st) {
     u.unroll(*f, &dphi);
     adam.step(phi.values(), dphi);
     u.set_weights(phi);
   }
+  const double secs = seconds_since(t0);
   st.SetItemsProcessed(static_cast<int64_t>(st.iterations()) * 20 *
                        static_cast<int64_t>(f->size()));
+  report(st, static_cast<double>(st.iterations()) * 20 * f->size() * meta_flops(phi.layout()), 0,
+         secs);
+  st.SetLabel(l2o::cpu_isa());
   // Where the time goes: one more unroll with each phase timed (ms).
   l2o::UnrollTimes t;
   u.unroll_timed(*f, &dphi, &t);

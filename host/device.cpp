@@ -1,6 +1,7 @@
 #include "l2o/device.hpp"
 
 #include "host/backend.hpp"
+#include "host/cpu/isa.hpp"
 
 #include "host/fail.hpp"
 #include "l2o/error.hpp"
@@ -28,6 +29,14 @@ Device parse_device(const std::string& name) {
   if (name == "cpu") return Device::kCpu;
   if (name == "cuda") return Device::kCuda;
   fail("device '", name, "': expected auto, cpu or cuda");
+}
+
+std::string cpu_isa() {
+  return cpu::kernels().name;
+}
+
+std::vector<std::string> cpu_isas() {
+  return cpu::supported_isas();
 }
 
 bool cuda_available(std::string* why) {

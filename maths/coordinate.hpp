@@ -15,14 +15,15 @@
 #pragma once
 
 #include "l2o/config.hpp"
-#include "maths/hd.hpp"
 #include "l2o/layout.hpp"
+#include "maths/hd.hpp"
 
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 
 namespace l2o {
+L2O_ISA_BEGIN
 namespace math {
 
 L2O_HD float bits_to_float(std::uint32_t u) {
@@ -57,6 +58,11 @@ L2O_HD std::uint32_t bits_of(float x) {
 L2O_HD float from_bits(float /*like*/, std::uint32_t u) {
   return bits_to_float(u);
 }
+// x limited to [lo, hi]; a NaN stays a NaN (a pack's overload compiles to min/max).
+L2O_HD float clamp_f(float x, float lo, float hi) {
+  x = hi < x ? hi : x;
+  return lo > x ? lo : x;
+}
 
 // e^x in fp32 by a Cody-Waite reduction and a degree-6 polynomial (Cephes expf, ~1 ulp),
 // branch-free, so that it compiles to straight SIMD code for a pack of lanes. NaN
@@ -64,8 +70,7 @@ L2O_HD float from_bits(float /*like*/, std::uint32_t u) {
 // feeds it into 1 / (1 + e^x), where the clamp changes nothing visible in fp32).
 template <class V>
 L2O_HD V exp_poly(V x) {
-  x = select(x < -87.33654f, V(-87.33654f), x);
-  x = select(x > 88.37626f, V(88.37626f), x);
+  x = clamp_f(x, -87.33654f, 88.37626f);
   // Round x*log2(e) to an integer n held in the low mantissa bits of t (1.5 * 2^23 shift).
   const V t = x * 1.44269504088896341f + 12582912.0f;
   const V n = t - 12582912.0f;
@@ -104,18 +109,54 @@ L2O_HD float abs_f(float x) {
   return x < 0.0f ? -x : x;
 }
 
+// tanh(x) by a rational function: x P(x^2) / Q(x^2), P of degree 6 and Q of degree 3 in
+// x^2 (the minimax coefficients of Eigen's fast float tanh), x clamped to +-7.9053 where
+// tanh rounds to +-1 in fp32. Absolute error <= 4e-7 (measured against double tanh on a
+// 1e-5 grid over [-20, 20]); 14 vector operations and one division, no exponential, so
+// the host's LSTM gates cost about half of what the exponential form costs. The device
+// keeps 2 sigmoid(2x) - 1 with the hardware exponential (__expf), which is cheaper there.
 template <class V>
-L2O_HD V sigmoid(V x) {
-  return 1.0f / (1.0f + exp_f(-x));
+L2O_HD V tanh_rational(V x) {
+  x = clamp_f(x, -7.90531110763549805f, 7.90531110763549805f);
+  const V x2 = x * x;
+  V p = V(-2.76076847742355e-16f);
+  p = p * x2 + 2.00018790482477e-13f;
+  p = p * x2 + -8.60467152213735e-11f;
+  p = p * x2 + 5.12229709037114e-08f;
+  p = p * x2 + 1.48572235717979e-05f;
+  p = p * x2 + 6.37261928875436e-04f;
+  p = p * x2 + 4.89352455891786e-03f;
+  V q = V(1.19825839466702e-06f);
+  q = q * x2 + 1.18534705686654e-04f;
+  q = q * x2 + 2.26843463243900e-03f;
+  q = q * x2 + 4.89352518554385e-03f;
+  return p * x / q;
 }
 
-// tanh(x) = 2 sigmoid(2x) - 1: absolute error ~1e-7, and no separate transcendental.
+// The gate functions. Device: sigmoid(x) = 1 / (1 + e^-x) with __expf, tanh(x) =
+// 2 sigmoid(2x) - 1 (absolute error ~1e-7). Host: tanh_rational, and sigmoid(x) =
+// (1 + tanh(x / 2)) / 2 (absolute error <= 2.3e-7; it reaches 0 below x = -15.8, where
+// the exact value is under 1.4e-7).
+template <class V>
+L2O_HD V sigmoid(V x) {
+#if L2O_DEVICE_CODE
+  return 1.0f / (1.0f + exp_f(-x));
+#else
+  return 0.5f + 0.5f * tanh_rational(0.5f * x);
+#endif
+}
+
 template <class V>
 L2O_HD V tanh(V x) {
+#if L2O_DEVICE_CODE
   return 2.0f * sigmoid(2.0f * x) - 1.0f;
+#else
+  return tanh_rational(x);
+#endif
 }
 
 }  // namespace math
+L2O_ISA_END
 
 // Preprocessing constants, derived once from the configuration.
 struct PreprocessParams {
@@ -133,6 +174,8 @@ struct PreprocessParams {
     return q;
   }
 };
+
+L2O_ISA_BEGIN
 
 // The paper's Appendix A (equivalently the reference code's max(log(|g|)/p, -1) and
 // clip(g e^p, -1, 1) without its epsilon):
@@ -198,16 +241,23 @@ struct QuadRows {
   }
 };
 
-// Where phi[e] (row-major) goes in the quad layout.
-L2O_HD std::size_t quad_index(const WeightLayout& L, std::size_t e) {
+// Where phi[e] (row-major) goes when the rows of every W matrix are interleaved by R:
+// the weights of rows r..r+R-1 (r a multiple of R, which must divide 4H) in column k sit
+// together at W + ((r / R) * ld + k) * R + 0..R-1. R = 4 is the quad layout above; the
+// CPU's register-blocked product (host/cpu/lstm_tile.hpp) reads whole tiles of R rows.
+// Everything outside the W matrices keeps its place.
+L2O_HD std::size_t interleaved_index(const WeightLayout& L, std::size_t e, int R) {
   for (int l = 0; l < L.layers; ++l) {
     const std::size_t w0 = L.w_offset(l), ld = static_cast<std::size_t>(L.row_length(l));
     if (e >= w0 && e < L.b_offset(l)) {
-      const std::size_t r = (e - w0) / ld, k = (e - w0) % ld;
-      return w0 + ((r >> 2) * ld + k) * 4 + (r & 3);
+      const std::size_t r = (e - w0) / ld, k = (e - w0) % ld, R_ = static_cast<std::size_t>(R);
+      return w0 + ((r / R_) * ld + k) * R_ + r % R_;
     }
   }
   return e;
+}
+L2O_HD std::size_t quad_index(const WeightLayout& L, std::size_t e) {
+  return interleaved_index(L, e, 4);
 }
 
 // phi seen by the cells: row-major (the stored order) or the quad layout.
@@ -225,6 +275,24 @@ struct QuadPhi {
   }
   L2O_HD const float* data() const { return phi; }
 };
+
+// The gates of one LSTM unit from its four pre-activations (gate order i, f, g, o):
+//   i, f, o = sigmoid(z_i), sigmoid(z_f + forget_bias), sigmoid(z_o);  g = tanh(z_g);
+//   c = f c + i g;  h = o tanh(c).
+// c and h are updated in place; act receives i, f, g, o (the backward needs them).
+template <class V>
+L2O_HD void lstm_unit(V zi, V zf, V zg, V zo, float forget_bias, V& c, V& h, V* act) {
+  const V ig = math::sigmoid(zi);
+  const V fg = math::sigmoid(zf + forget_bias);
+  const V gg = math::tanh(zg);
+  const V og = math::sigmoid(zo);
+  c = fg * c + ig * gg;
+  h = og * math::tanh(c);
+  act[0] = ig;
+  act[1] = fg;
+  act[2] = gg;
+  act[3] = og;
+}
 
 // One LSTM cell on one coordinate (or one pack of lanes):
 //   z = W [in ; h] + b;  i, f, o = sigmoid(z_i), sigmoid(z_f + forget_bias), sigmoid(z_o);
@@ -270,17 +338,13 @@ L2O_HD void lstm_cell_forward(const Rows& W, const float* __restrict__ b, int ni
   }
   L2O_UNROLL_IF_SMALL(H)
   for (int j = 0; j < H; ++j) {
-    const V ig = math::sigmoid(z[j]);
-    const V fg = math::sigmoid(z[H + j] + forget_bias);
-    const V gg = math::tanh(z[2 * H + j]);
-    const V og = math::sigmoid(z[3 * H + j]);
-    c[j] = fg * c[j] + ig * gg;
-    h[j] = og * math::tanh(c[j]);
+    V a[4];
+    lstm_unit(z[j], z[H + j], z[2 * H + j], z[3 * H + j], forget_bias, c[j], h[j], a);
     if (act) {
-      act[j] = ig;
-      act[H + j] = fg;
-      act[2 * H + j] = gg;
-      act[3 * H + j] = og;
+      act[j] = a[0];
+      act[H + j] = a[1];
+      act[2 * H + j] = a[2];
+      act[3 * H + j] = a[3];
     }
   }
 }
@@ -351,6 +415,21 @@ L2O_HD void gate_rows_transpose(const float* __restrict__ W, int ld, int col, co
   }
 }
 
+// Backward of one unit (lstm_unit): from its activations i, f, g, o, the cell state
+// before (c_prev) and after (c) the step and dh = dL/dh, with dc = dL/dc on entry,
+// writes dz = dL/d(z_i, z_f, z_g, z_o) and leaves dL/dc_prev in dc.
+template <class V>
+L2O_HD void lstm_unit_backward(V i, V f, V g, V o, V c_prev, V c, V dh, V& dc, V* dz) {
+  const V tc = math::tanh(c);
+  const V d_o = dh * tc;
+  const V dcj = dc + dh * o * (1.0f - tc * tc);
+  dz[0] = dcj * g * i * (1.0f - i);
+  dz[1] = dcj * c_prev * f * (1.0f - f);
+  dz[2] = dcj * i * (1.0f - g * g);
+  dz[3] = d_o * o * (1.0f - o);
+  dc = dcj * f;
+}
+
 // Backward of one cell. Inputs: W (as in lstm_cell_forward), the forward's activations
 // act (i, f, g, o), previous and new cell states c_prev and c, and dh = dL/dh_new.
 // dc holds dL/dc_new on entry and dL/dc_prev on exit. Outputs: dz = dL/dz (4H gate
@@ -361,15 +440,13 @@ L2O_HD void lstm_cell_backward(const float* __restrict__ W, int nin, const V* ac
                                const V* c, const V* dh, V* dc, V* dz, V* dh_prev, V* din) {
   L2O_UNROLL_IF_SMALL(H)
   for (int j = 0; j < H; ++j) {
-    const V i = act[j], f = act[H + j], g = act[2 * H + j], o = act[3 * H + j];
-    const V tc = math::tanh(c[j]);
-    const V d_o = dh[j] * tc;
-    const V dcj = dc[j] + dh[j] * o * (1.0f - tc * tc);
-    dz[j] = dcj * g * i * (1.0f - i);
-    dz[H + j] = dcj * c_prev[j] * f * (1.0f - f);
-    dz[2 * H + j] = dcj * i * (1.0f - g * g);
-    dz[3 * H + j] = d_o * o * (1.0f - o);
-    dc[j] = dcj * f;
+    V d[4];
+    lstm_unit_backward(act[j], act[H + j], act[2 * H + j], act[3 * H + j], c_prev[j], c[j], dh[j],
+                       dc[j], d);
+    dz[j] = d[0];
+    dz[H + j] = d[1];
+    dz[2 * H + j] = d[2];
+    dz[3 * H + j] = d[3];
   }
   // d[in ; h_prev] = W^T dz.
   const int ld = nin + H;
@@ -439,6 +516,8 @@ L2O_HD void lstm_backward_step(const float* __restrict__ phi, const WeightLayout
   }
 }
 
+L2O_ISA_END
+
 // ---------------------------------------------------------------------------------------
 // Hand-designed baselines (SGD, RMSprop, Adam, Nesterov momentum), one coordinate each.
 
@@ -447,6 +526,8 @@ struct BaselineParams {
   float lr, momentum, alpha, beta1, beta2, eps;
   float bias1, bias2;  // Adam's bias corrections 1 - beta^t, set per step by the host
 };
+
+L2O_ISA_BEGIN
 
 // s0, s1: the coordinate's state (momentum / second moment), as many as the kind needs.
 L2O_HD void baseline_update(const BaselineParams& p, float g, float& theta, float& s0, float& s1) {
@@ -490,4 +571,5 @@ L2O_HD float float_from_bf16(std::uint16_t b) {
   return math::bits_to_float(static_cast<std::uint32_t>(b) << 16);
 }
 
+L2O_ISA_END
 }  // namespace l2o

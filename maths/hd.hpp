@@ -8,6 +8,22 @@
 #define L2O_HD inline
 #endif
 
+// The CPU kernels are compiled once per instruction set (host/cpu/kernels_isa.cpp with
+// L2O_ISA = generic, avx2 or avx512; docs/performance.md). Everything those translation
+// units compile from the maths headers goes into an inline namespace named after the
+// instruction set, so that an inline function compiled for AVX-512 never stands in, at
+// link time, for the same function of another translation unit (the linker keeps one
+// copy of each inline function). Elsewhere the namespace is empty.
+#define L2O_CAT_(a, b) a##b
+#define L2O_CAT(a, b) L2O_CAT_(a, b)
+#if defined(L2O_ISA)
+#define L2O_ISA_BEGIN inline namespace L2O_CAT(isa_, L2O_ISA) {
+#define L2O_ISA_END }
+#else
+#define L2O_ISA_BEGIN
+#define L2O_ISA_END
+#endif
+
 #if defined(__CUDA_ARCH__)
 #define L2O_DEVICE_CODE 1
 #else

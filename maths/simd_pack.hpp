@@ -10,8 +10,16 @@
 #include <cstdint>
 #include <cstring>
 
+// Forced inlining for the CPU's per-unit maths (a call would pass packs through memory),
+// and the opposite for the register-blocked products: compiled as functions of their own,
+// their accumulators get the whole register file (inlined into a larger loop body they
+// were spilled to the stack, which halved the product's speed).
+#define L2O_ALWAYS_INLINE inline __attribute__((always_inline))
+#define L2O_KERNEL inline __attribute__((noinline))
+
 namespace l2o {
 namespace cpu {
+L2O_ISA_BEGIN
 
 #if defined(__AVX512F__)
 constexpr int kLanes = 16;
@@ -38,6 +46,7 @@ struct Pack {
   }
   void store(float* p) const { std::memcpy(p, &v, sizeof v); }
   float operator[](int l) const { return v[l]; }
+  void set(int l, float x) { v[l] = x; }
 };
 
 inline Pack operator+(Pack a, Pack b) {
@@ -73,6 +82,9 @@ inline Pack operator*(Pack a, float s) {
 inline Pack operator/(float s, Pack a) {
   return Pack(s / a.v);
 }
+inline Pack operator/(Pack a, Pack b) {
+  return Pack(a.v / b.v);
+}
 
 // Lane masks and bit views for math::exp_poly.
 inline VecI operator<(Pack a, float s) {
@@ -90,7 +102,13 @@ inline VecU bits_of(Pack a) {
 inline Pack from_bits(Pack /*like*/, VecU u) {
   return Pack((VecF)u);
 }
-inline Pack exp_f(Pack a) {
+inline Pack clamp_f(Pack a, float lo, float hi) {
+  VecF x = a.v;
+  x = hi < x ? VecF{} + hi : x;  // minps(hi, x): a NaN lane stays NaN
+  x = lo > x ? VecF{} + lo : x;  // maxps(lo, x)
+  return Pack(x);
+}
+L2O_ALWAYS_INLINE Pack exp_f(Pack a) {
   return math::exp_poly(a);
 }
 
@@ -115,5 +133,6 @@ inline void store_state(bfloat16* p, const Pack& v) {
   std::memcpy(p, &h, sizeof h);
 }
 
+L2O_ISA_END
 }  // namespace cpu
 }  // namespace l2o

@@ -20,6 +20,10 @@ expect() {  # expect STATUS PATTERN -- command...
   fi
 }
 expect 2 "unknown command" -- "$l2o" frobnicate
+# The CPU kernels: which run, and a forced instruction set that is not one is refused.
+expect 0 "kernels generic" -- env L2O_CPU_ISA=generic "$l2o" devices
+expect 2 "L2O_CPU_ISA=sse9 is not an instruction set of this build (expected auto or one of" -- env L2O_CPU_ISA=sse9 "$l2o" devices
+expect 2 "L2O_CPU_ISA=sse9" -- env L2O_CPU_ISA=sse9 "$l2o" train --problem quadratic --epochs 1 --out "$dir/isa.l2o"
 expect 2 "unknown problem 'cubic'" -- "$l2o" train --problem cubic --out "$dir/x.l2o"
 expect 2 "unknown option --epoch" -- "$l2o" train --problem quadratic --epoch 3 --out "$dir/x.l2o"
 expect 2 "not a multiple of --unroll" -- "$l2o" train --problem quadratic --steps 50 --out "$dir/x.l2o"

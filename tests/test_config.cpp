@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
+#include <iostream>
 #include <string>
 
 namespace l2o {
@@ -60,6 +62,21 @@ TEST(Device, AutoFallsBackToCpuAndCudaIsRefusedWithAReason) {
       [] { LstmOptimizer cuda(Weights::initialise(OptimizerConfig{}, 1), Device::kCuda); });
   EXPECT_NE(msg.find("CUDA backend was requested"), std::string::npos) << msg;
   EXPECT_NE(msg.find(why), std::string::npos) << msg;
+}
+
+// The CPU kernels in use are one this CPU runs, the widest unless L2O_CPU_ISA forces one
+// (ctest runs the numerical suites once per instruction set that way: tests/CMakeLists.txt).
+TEST(Device, CpuKernelsAreTheForcedOrTheWidestSupported) {
+  const std::vector<std::string> isas = cpu_isas();
+  ASSERT_FALSE(isas.empty());
+  EXPECT_EQ(isas.back(), "generic");
+  const char* env = std::getenv("L2O_CPU_ISA");
+  const std::string forced = env ? env : "";
+  if (forced.empty() || forced == "auto")
+    EXPECT_EQ(cpu_isa(), isas.front());
+  else
+    EXPECT_EQ(cpu_isa(), forced);
+  std::cout << "CPU kernels: " << cpu_isa() << "\n";
 }
 
 }  // namespace

@@ -384,7 +384,10 @@ int cmd_info(int argc, char** argv) {
 int cmd_devices() {
   std::string why;
   const bool cuda = cuda_available(&why);
-  std::cout << "cpu : available (default)\n"
+  std::string isas;
+  for (const std::string& s : cpu_isas()) isas += (isas.empty() ? "" : ", ") + s;
+  std::cout << "cpu : available (default), kernels " << cpu_isa() << " (this CPU runs " << isas
+            << "; L2O_CPU_ISA chooses)\n"
             << "cuda: " << (cuda ? "available" : "unavailable: " + why) << "\n";
   return 0;
 }

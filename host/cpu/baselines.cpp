@@ -1,7 +1,7 @@
 // The hand-designed optimizers on the CPU: baseline_update of maths/coordinate.hpp per
 // coordinate, one parallel pass over the chunks of every tensor.
+#include "host/cpu/chunks.hpp"
 #include "host/cpu/cpu.hpp"
-#include "host/cpu/kernels.hpp"
 
 #include <algorithm>
 
@@ -16,7 +16,7 @@ class CpuBaseline final : public BaselineBackend {
   }
   void step(const BaselineParams& p, const Segment<float>* segments, std::size_t count, Stream,
             int* found) override {
-    const std::vector<cpu::Chunk> chunks = cpu::split(segments, count);
+    const std::vector<cpu::Chunk> chunks = cpu::split(segments, count, 2048);
     if (!cpu::all_finite(segments, chunks)) {
       if (found) *found = 1;
       return;

@@ -1,8 +1,8 @@
 // Meta-training on the CPU: the unroll's forward steps over the tape, and the backward,
-// block of kLanes coordinates by block, all T steps in reverse, with the phi reduction
-// accumulated per thread (lane-wise packs, summed in double at the end).
+// block of coordinates by block, all T steps in reverse, with the phi reduction
+// accumulated per slice of the coordinates (kernels of host/cpu/isa.hpp).
 #include "host/cpu/cpu.hpp"
-#include "host/cpu/kernels.hpp"
+#include "host/cpu/isa.hpp"
 #include "host/dispatch.hpp"
 
 #include "l2o/error.hpp"
@@ -14,13 +14,14 @@ namespace l2o {
 namespace detail {
 namespace {
 
-using cpu::kLanes;
-using cpu::Pack;
-
 class CpuUnroll final : public UnrollBackend {
  public:
   CpuUnroll(const Weights& phi, std::size_t n, int T, std::vector<float> omega)
-      : n_(n), ld_((n + kLanes - 1) / kLanes * kLanes), T_(T), omega_(std::move(omega)) {
+      : kernels_(cpu::kernels()),
+        n_(n),
+        ld_((n + kernels_.block - 1) / kernels_.block * kernels_.block),
+        T_(T),
+        omega_(std::move(omega)) {
     set_weights(phi);
     sd_ = static_cast<std::size_t>(phi.config().state_dim());
     // Padding coordinates (n..ld) have zero gradients forever, hence zero meta-gradient.
@@ -34,8 +35,12 @@ class CpuUnroll final : public UnrollBackend {
   Stream stream() const override { return nullptr; }
 
   void set_weights(const Weights& phi) override {
+    const OptimizerConfig& c = phi.config();
+    dispatch_hidden(c.hidden, [](auto) {});  // refuses a size without kernels
     phi_ = phi;
-    args_ = cpu::StepArgs::from(phi_, phi_.data());
+    tiles_ = cpu::interleave_rows(phi_.layout(), phi_.values(), kernels_.tile_rows);
+    args_ = {phi_.data(),   tiles_.data(), phi_.layout(), PreprocessParams::from(c),
+             c.forget_bias, c.output_scale};
   }
 
   float* theta() override { return theta_.data(); }
@@ -50,15 +55,11 @@ class CpuUnroll final : public UnrollBackend {
   void reset_state() override { std::fill(state_slot(0), state_slot(1), 0.0f); }
 
   void forward_step(int t) override {
-    dispatch_hidden(args_.layout.hidden, [&](auto h) {
-      cpu::step_blocks<decltype(h)::value, float>(args_, theta_.data(), grad_slot(t), state_slot(t),
-                                                  state_slot(t + 1), ld_, ld_);
-    });
+    kernels_.forward(args_, theta_.data(), grad_slot(t), state_slot(t), state_slot(t + 1), ld_,
+                     ld_);
   }
 
-  void enqueue_backward() override {
-    dispatch_hidden(args_.layout.hidden, [&](auto h) { backward_impl<decltype(h)::value>(dphi_); });
-  }
+  void enqueue_backward() override { backward(dphi_); }
   void meta_gradient(std::vector<float>& dphi) override { dphi = dphi_; }
 
   std::vector<float> losses(int first, int count) override {
@@ -78,48 +79,17 @@ class CpuUnroll final : public UnrollBackend {
   // is the same, bit for bit, on any number of threads.
   static constexpr long long kSlices = 32;
 
-  template <int H>
-  void backward_impl(std::vector<float>& dphi) {
+  void backward(std::vector<float>& dphi) {
     const std::size_t count = phi_.size();
-    const long long blocks = static_cast<long long>(ld_ / kLanes);
-    const long long slices = std::min(kSlices, std::max(1LL, blocks));
+    const long long packs = static_cast<long long>(ld_ / kernels_.block);
+    const long long slices = std::min(kSlices, std::max(1LL, packs));
     std::vector<double> sums(static_cast<std::size_t>(slices) * count, 0.0);
     // The backward and the per-slice phi accumulation, interleaved block by block, count as
     // the backward; the sum over slices as the reduction.
     mark_begin(kPhaseBackward);
-#pragma omp parallel
-    {
-      std::vector<Pack> acc(count);
-      cpu::BlockSink sink(args_.layout, T_);
-      std::vector<Pack> carry(sd_);
-#pragma omp for schedule(dynamic, 1)
-      for (long long k = 0; k < slices; ++k) {
-        std::fill(acc.begin(), acc.end(), Pack(0.0f));
-        for (long long b = blocks * k / slices; b < blocks * (k + 1) / slices; ++b) {
-          const std::size_t i0 = static_cast<std::size_t>(b) * kLanes;
-          std::fill(carry.begin(), carry.end(), Pack(0.0f));
-          cpu::LocalIO carry_io{carry.data()};
-          Pack lambda(0.0f);
-          for (int t = T_ - 1; t >= 0; --t) {
-            lambda = lambda + omega_[t + 1] * Pack::load(grad_slot(t + 1) + i0);
-            Pack x[2];
-            cpu::preprocess_lanes(grad_slot(t) + i0, args_.pre, x);
-            const float* st = state_slot(t) + i0;
-            cpu::PackCopyIO state_io{st, nullptr, ld_};
-            sink.t = t;
-            lstm_backward_step<H>(args_.phi, args_.layout, args_.forget_bias, args_.output_scale, x,
-                                  state_io, lambda, carry_io, sink);
-          }
-          sink.accumulate(acc.data());
-        }
-        double* out = sums.data() + static_cast<std::size_t>(k) * count;
-        for (std::size_t e = 0; e < count; ++e) {
-          double s = 0.0;
-          for (int l = 0; l < kLanes; ++l) s += acc[e][l];
-          out[e] = s;
-        }
-      }
-    }
+    const cpu::BackwardArgs a{args_,          ld_,   sd_,   T_, omega_.data(), grads_.data(),
+                              states_.data(), count, slices};
+    kernels_.backward(a, sums.data());
     mark_end(kPhaseBackward);
     mark_begin(kPhaseReduction);
     dphi.assign(count, 0.0f);
@@ -131,12 +101,13 @@ class CpuUnroll final : public UnrollBackend {
     mark_end(kPhaseReduction);
   }
 
+  const cpu::KernelTable& kernels_;
   std::size_t n_, ld_, sd_ = 0;
   int T_;
   std::vector<float> omega_;
   Weights phi_;
   cpu::StepArgs args_{};
-  std::vector<float> theta_, grads_, states_, losses_, dphi_;
+  std::vector<float> tiles_, theta_, grads_, states_, losses_, dphi_;
 };
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include "l2o/build.hpp"
 
 #include <string>
+#include <vector>
 
 // cudaStream_t without the CUDA headers: cuda_runtime.h defines cudaStream_t as CUstream_st*.
 struct CUstream_st;
@@ -24,6 +25,15 @@ L2O_API Device parse_device(const std::string& name);  // "auto" | "cpu" | "cuda
 // True when this build has the CUDA backend and at least one device is usable. When
 // false and why is given, *why says what is missing (build option or CUDA's error text).
 L2O_API bool cuda_available(std::string* why = nullptr);
+
+// The instruction set the CPU backend's kernels run with in this process: "avx512",
+// "avx2" or "generic" (docs/performance.md). Chosen once, at first use, as the widest this
+// build and this CPU both have, unless the environment variable L2O_CPU_ISA names one
+// (generic | avx2 | avx512 | auto); a value this CPU or build cannot run makes this, and
+// every CPU step, throw l2o::Error saying so.
+L2O_API std::string cpu_isa();
+// The instruction sets this build has and this CPU runs, widest first.
+L2O_API std::vector<std::string> cpu_isas();
 
 // kAuto resolved to the backend that would be used; kCuda checked to be usable (throws
 // l2o::Error with the reason otherwise).

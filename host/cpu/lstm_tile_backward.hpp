@@ -1,0 +1,291 @@
+// The CPU's backward of an unroll for a block of kBlock coordinates (docs/method.md §3),
+// with the same register-blocked products as the forward (lstm_tile.hpp):
+//   - each step's forward is recomputed once, all layers together, from the recorded
+//     state (the tape keeps states and gradients only), keeping every layer's inputs,
+//     activations and cell states for the block;
+//   - dL/d[in ; h_prev] = W^T dz is a product with the 4H gate rows as inner dimension,
+//     blocked kTileRows columns x kTileVecs vectors;
+//   - dL/dW = sum over steps and coordinates of dz [in ; h_prev]^T is accumulated after
+//     the block's T steps, a tile of dW in registers over all steps and vectors, so each
+//     accumulator is read and written once per block.
+// The per-unit maths are lstm_unit and lstm_unit_backward of maths/coordinate.hpp.
+#pragma once
+
+#include "host/cpu/isa.hpp"
+#include "host/cpu/lstm_tile.hpp"
+#include "maths/coordinate.hpp"
+#include "maths/simd_pack.hpp"
+
+#include <cstddef>
+#include <vector>
+
+namespace l2o {
+namespace cpu {
+L2O_ISA_BEGIN
+
+// du[k * kTileVecs + v] = sum over the `rows` gate rows r of W[r * K + k] dz[r * kTileVecs + v]
+// for k < K; W row-major (as phi stores it), so a tile's kTileRows weights of one row are
+// contiguous.
+L2O_KERNEL void transpose_product(const float* __restrict__ W, int rows, int K,
+                                  const Pack* __restrict__ dz, Pack* __restrict__ du) {
+  constexpr int C = kTileRows, V = kTileVecs;
+  int k0 = 0;
+  for (; k0 + C <= K; k0 += C) {
+    VecF acc[C][V];
+    L2O_UNROLL_CPU
+    for (int q = 0; q < C; ++q) {
+      L2O_UNROLL_CPU
+      for (int v = 0; v < V; ++v) acc[q][v] = VecF{};
+    }
+    const float* w = W + k0;
+    for (int r = 0; r < rows; ++r, w += K) {
+      VecF x[V];
+      L2O_UNROLL_CPU
+      for (int v = 0; v < V; ++v) x[v] = dz[r * V + v].v;
+      L2O_UNROLL_CPU
+      for (int q = 0; q < C; ++q) {
+        const float wq = w[q];
+        L2O_UNROLL_CPU
+        for (int v = 0; v < V; ++v) acc[q][v] += wq * x[v];
+      }
+    }
+    L2O_UNROLL_CPU
+    for (int q = 0; q < C; ++q) {
+      L2O_UNROLL_CPU
+      for (int v = 0; v < V; ++v) du[(k0 + q) * V + v].v = acc[q][v];
+    }
+  }
+  for (; k0 < K; ++k0) {
+    VecF acc[V];
+    L2O_UNROLL_CPU
+    for (int v = 0; v < V; ++v) acc[v] = VecF{};
+    for (int r = 0; r < rows; ++r) {
+      const float wr = W[r * K + k0];
+      L2O_UNROLL_CPU
+      for (int v = 0; v < V; ++v) acc[v] += wr * dz[r * V + v].v;
+    }
+    L2O_UNROLL_CPU
+    for (int v = 0; v < V; ++v) du[k0 * V + v].v = acc[v];
+  }
+}
+
+// acc[r * K + k] += sum over steps t < T and vectors v < kTileVecs of
+// a[t * at + r * kTileVecs + v] * b[t * bt + k * kTileVecs + v], lane by lane, for r < rows
+// (a multiple of kAccRows) and k < K: dW's outer products summed over a block's steps and
+// vectors, a tile of kAccRows x kAccCols sums in registers.
+#if defined(__AVX512F__)
+constexpr int kAccRows = 4, kAccCols = 4;
+#else
+constexpr int kAccRows = 4, kAccCols = 2;
+#endif
+L2O_KERNEL void accumulate_outer(const Pack* __restrict__ a, std::size_t at, int rows,
+                                 const Pack* __restrict__ b, std::size_t bt, int K, int T,
+                                 Pack* __restrict__ acc) {
+  constexpr int V = kTileVecs;
+  for (int r0 = 0; r0 < rows; r0 += kAccRows) {
+    int k0 = 0;
+    for (; k0 + kAccCols <= K; k0 += kAccCols) {
+      VecF s[kAccRows][kAccCols];
+      L2O_UNROLL_CPU
+      for (int q = 0; q < kAccRows; ++q) {
+        L2O_UNROLL_CPU
+        for (int c = 0; c < kAccCols; ++c) s[q][c] = VecF{};
+      }
+      for (int t = 0; t < T; ++t) {
+        L2O_UNROLL_CPU
+        for (int v = 0; v < V; ++v) {
+          const Pack* an = a + t * at + r0 * V + v;
+          const Pack* bn = b + t * bt + k0 * V + v;
+          VecF x[kAccCols];
+          L2O_UNROLL_CPU
+          for (int c = 0; c < kAccCols; ++c) x[c] = bn[c * V].v;
+          L2O_UNROLL_CPU
+          for (int q = 0; q < kAccRows; ++q) {
+            const VecF d = an[q * V].v;
+            L2O_UNROLL_CPU
+            for (int c = 0; c < kAccCols; ++c) s[q][c] += d * x[c];
+          }
+        }
+      }
+      L2O_UNROLL_CPU
+      for (int q = 0; q < kAccRows; ++q) {
+        L2O_UNROLL_CPU
+        for (int c = 0; c < kAccCols; ++c) acc[(r0 + q) * K + k0 + c].v += s[q][c];
+      }
+    }
+    for (; k0 < K; ++k0) {
+      VecF s[kAccRows];
+      L2O_UNROLL_CPU
+      for (int q = 0; q < kAccRows; ++q) s[q] = VecF{};
+      for (int t = 0; t < T; ++t)
+        for (int v = 0; v < V; ++v) {
+          const VecF x = b[t * bt + k0 * V + v].v;
+          L2O_UNROLL_CPU
+          for (int q = 0; q < kAccRows; ++q) s[q] += a[t * at + (r0 + q) * V + v].v * x;
+        }
+      L2O_UNROLL_CPU
+      for (int q = 0; q < kAccRows; ++q) acc[(r0 + q) * K + k0].v += s[q];
+    }
+  }
+}
+
+// One thread's workspace for the backward of blocks of kBlock coordinates over T steps.
+// Pack rows are "vector-major": entry e of a column of values holds kTileVecs packs at
+// e * kTileVecs + v.
+template <int H>
+class TileBackward {
+  static constexpr int V = kTileVecs;
+
+ public:
+  TileBackward(const StepArgs& a, int T) : a_(a), L_(a.layout), T_(T) {
+    for (int l = 0; l < L_.layers; ++l) {
+      uoff_[l] = ku_;
+      ku_ += L_.row_length(l) * V;
+    }
+    const std::size_t t = static_cast<std::size_t>(T);
+    u_.resize(t * ku_);
+    dz_.resize(t * L_.layers * 4 * H * V);
+    dout_.resize(t * V);
+    htop_.resize(t * H * V);
+    act_.resize(static_cast<std::size_t>(L_.layers) * 4 * H * V);
+    cp_.resize(static_cast<std::size_t>(L_.layers) * H * V);
+    c_.resize(cp_.size());
+    carry_.resize(2 * cp_.size());
+  }
+
+  // The backward of the block at coordinate i0 over all T steps, its contribution to
+  // dL/dphi added lane-wise to acc (phi's layout).
+  void block(const BackwardArgs& b, std::size_t i0, Pack* acc) {
+    for (Pack& p : carry_) p = Pack(0.0f);
+    Pack lambda[V];
+    for (Pack& p : lambda) p = Pack(0.0f);
+    const std::size_t ld = b.ld;
+    for (int t = T_ - 1; t >= 0; --t) {
+      const float* g1 = b.grads + static_cast<std::size_t>(t + 1) * ld + i0;
+      L2O_UNROLL_CPU
+      for (int v = 0; v < V; ++v)
+        lambda[v] = lambda[v] + b.omega[t + 1] * Pack::load(g1 + v * kLanes);
+      recompute(b, t, i0);
+      backward_step(t, lambda);
+    }
+    accumulate(acc);
+  }
+
+ private:
+  // Step t's forward for the block from the recorded state, keeping each layer's input
+  // column (u_), activations, and cell states before and after.
+  void recompute(const BackwardArgs& b, int t, std::size_t i0) {
+    const std::size_t ld = b.ld;
+    const float* grad = b.grads + static_cast<std::size_t>(t) * ld + i0;
+    const float* st = b.states + static_cast<std::size_t>(t) * b.state_dim * ld + i0;
+    Pack* ut = u_.data() + static_cast<std::size_t>(t) * ku_;
+    const int nin0 = L_.num_inputs;
+    for (int i = 0; i < kBlock; ++i) {
+      float xi[2] = {0.0f, 0.0f};
+      preprocess(grad[i], a_.pre, xi);
+      for (int k = 0; k < nin0; ++k) ut[k * V + i / kLanes].set(i % kLanes, xi[k]);
+    }
+    alignas(64) Pack z[4 * H * V];
+    for (int l = 0; l < L_.layers; ++l) {
+      const int nin = L_.layer_input(l), K = nin + H;
+      Pack* u = ut + uoff_[l];
+      const float* hs = st + static_cast<std::size_t>(2 * l) * H * ld;
+      const float* cs = hs + static_cast<std::size_t>(H) * ld;
+      for (int j = 0; j < H; ++j) L2O_UNROLL_CPU
+      for (int v = 0; v < V; ++v) u[(nin + j) * V + v] = Pack::load(hs + j * ld + v * kLanes);
+      gate_product(a_.tiles + L_.w_offset(l), a_.phi + L_.b_offset(l), 4 * H, K, u, z);
+      Pack* act = act_.data() + static_cast<std::size_t>(l) * 4 * H * V;
+      Pack* cp = cp_.data() + static_cast<std::size_t>(l) * H * V;
+      Pack* cn = c_.data() + static_cast<std::size_t>(l) * H * V;
+      Pack* next = l + 1 < L_.layers ? ut + uoff_[l + 1]
+                                     : htop_.data() + static_cast<std::size_t>(t) * H * V;
+      for (int j = 0; j < H; ++j) {
+        L2O_UNROLL_CPU
+        for (int v = 0; v < V; ++v) {
+          const int e = j * V + v;
+          const Pack c0 = Pack::load(cs + j * ld + v * kLanes);
+          Pack c = c0, h, a4[4];
+          lstm_unit(z[e], z[H * V + e], z[2 * H * V + e], z[3 * H * V + e], a_.forget_bias, c, h,
+                    a4);
+          for (int q = 0; q < 4; ++q) act[q * H * V + e] = a4[q];
+          cp[e] = c0;
+          cn[e] = c;
+          next[e] = h;
+        }
+      }
+    }
+  }
+
+  // Step t's backward from the recomputed forward: dz of every layer (kept for the dW
+  // accumulation) and the carried dL/d(state) for step t - 1.
+  void backward_step(int t, const Pack* lambda) {
+    const float* wo = a_.phi + L_.out_w_offset();
+    Pack* dout = dout_.data() + static_cast<std::size_t>(t) * V;
+    alignas(64) Pack dh_above[H * V];
+    alignas(64) Pack du[2 * H * V];
+    L2O_UNROLL_CPU
+    for (int v = 0; v < V; ++v) dout[v] = a_.output_scale * lambda[v];
+    for (int j = 0; j < H; ++j) L2O_UNROLL_CPU
+    for (int v = 0; v < V; ++v) dh_above[j * V + v] = wo[j] * dout[v];
+    for (int l = L_.layers - 1; l >= 0; --l) {
+      const int nin = L_.layer_input(l), K = nin + H;
+      const Pack* act = act_.data() + static_cast<std::size_t>(l) * 4 * H * V;
+      const Pack* cp = cp_.data() + static_cast<std::size_t>(l) * H * V;
+      const Pack* cn = c_.data() + static_cast<std::size_t>(l) * H * V;
+      Pack* carry_h = carry_.data() + static_cast<std::size_t>(2 * l) * H * V;
+      Pack* carry_c = carry_h + H * V;
+      Pack* dz = dz_.data() + (static_cast<std::size_t>(t) * L_.layers + l) * 4 * H * V;
+      for (int j = 0; j < H; ++j) {
+        L2O_UNROLL_CPU
+        for (int v = 0; v < V; ++v) {
+          const int e = j * V + v;
+          Pack d4[4];
+          lstm_unit_backward(act[e], act[H * V + e], act[2 * H * V + e], act[3 * H * V + e], cp[e],
+                             cn[e], dh_above[e] + carry_h[e], carry_c[e], d4);
+          for (int q = 0; q < 4; ++q) dz[q * H * V + e] = d4[q];
+        }
+      }
+      transpose_product(a_.phi + L_.w_offset(l), 4 * H, K, dz, du);
+      for (int e = 0; e < H * V; ++e) carry_h[e] = du[nin * V + e];
+      if (l > 0)
+        for (int e = 0; e < H * V; ++e) dh_above[e] = du[e];  // nin == H above the first layer
+    }
+  }
+
+  // dL/dphi of the block's T steps, added to acc.
+  void accumulate(Pack* acc) const {
+    const std::size_t dz_t = static_cast<std::size_t>(L_.layers) * 4 * H * V;  // per step
+    for (int l = 0; l < L_.layers; ++l) {
+      const Pack* dz = dz_.data() + static_cast<std::size_t>(l) * 4 * H * V;
+      accumulate_outer(dz, dz_t, 4 * H, u_.data() + uoff_[l], static_cast<std::size_t>(ku_),
+                       L_.row_length(l), T_, acc + L_.w_offset(l));
+      Pack* db = acc + L_.b_offset(l);
+      for (int r = 0; r < 4 * H; ++r) {
+        VecF s = VecF{};
+        for (int t = 0; t < T_; ++t)
+          for (int v = 0; v < V; ++v) s += dz[t * dz_t + r * V + v].v;
+        db[r].v += s;
+      }
+    }
+    VecF sb = VecF{};
+    for (int n = 0; n < T_ * V; ++n) sb += dout_[n].v;
+    acc[L_.out_b_offset()].v += sb;
+    Pack* dwo = acc + L_.out_w_offset();
+    for (int j = 0; j < H; ++j) {
+      VecF s = VecF{};
+      for (int t = 0; t < T_; ++t)
+        for (int v = 0; v < V; ++v) s += dout_[t * V + v].v * htop_[(t * H + j) * V + v].v;
+      dwo[j].v += s;
+    }
+  }
+
+  const StepArgs& a_;
+  const WeightLayout& L_;
+  int T_;
+  int ku_ = 0, uoff_[kMaxLayers] = {};
+  std::vector<Pack> u_, dz_, dout_, htop_, act_, cp_, c_, carry_;
+};
+
+L2O_ISA_END
+}  // namespace cpu
+}  // namespace l2o
