@@ -279,7 +279,8 @@ struct QuadPhi {
 // The gates of one LSTM unit from its four pre-activations (gate order i, f, g, o):
 //   i, f, o = sigmoid(z_i), sigmoid(z_f + forget_bias), sigmoid(z_o);  g = tanh(z_g);
 //   c = f c + i g;  h = o tanh(c).
-// c and h are updated in place; act receives i, f, g, o (the backward needs them).
+// c and h are updated in place; act receives i, f, g, o and tanh(c), which the backward
+// needs.
 template <class V>
 L2O_HD void lstm_unit(V zi, V zf, V zg, V zo, float forget_bias, V& c, V& h, V* act) {
   const V ig = math::sigmoid(zi);
@@ -287,11 +288,13 @@ L2O_HD void lstm_unit(V zi, V zf, V zg, V zo, float forget_bias, V& c, V& h, V* 
   const V gg = math::tanh(zg);
   const V og = math::sigmoid(zo);
   c = fg * c + ig * gg;
-  h = og * math::tanh(c);
+  const V tc = math::tanh(c);
+  h = og * tc;
   act[0] = ig;
   act[1] = fg;
   act[2] = gg;
   act[3] = og;
+  act[4] = tc;
 }
 
 // One LSTM cell on one coordinate (or one pack of lanes):
@@ -338,7 +341,7 @@ L2O_HD void lstm_cell_forward(const Rows& W, const float* __restrict__ b, int ni
   }
   L2O_UNROLL_IF_SMALL(H)
   for (int j = 0; j < H; ++j) {
-    V a[4];
+    V a[5];
     lstm_unit(z[j], z[H + j], z[2 * H + j], z[3 * H + j], forget_bias, c[j], h[j], a);
     if (act) {
       act[j] = a[0];
@@ -416,11 +419,10 @@ L2O_HD void gate_rows_transpose(const float* __restrict__ W, int ld, int col, co
 }
 
 // Backward of one unit (lstm_unit): from its activations i, f, g, o, the cell state
-// before (c_prev) and after (c) the step and dh = dL/dh, with dc = dL/dc on entry,
-// writes dz = dL/d(z_i, z_f, z_g, z_o) and leaves dL/dc_prev in dc.
+// before the step (c_prev), tanh of the cell state after it (tc) and dh = dL/dh, with
+// dc = dL/dc on entry, writes dz = dL/d(z_i, z_f, z_g, z_o) and leaves dL/dc_prev in dc.
 template <class V>
-L2O_HD void lstm_unit_backward(V i, V f, V g, V o, V c_prev, V c, V dh, V& dc, V* dz) {
-  const V tc = math::tanh(c);
+L2O_HD void lstm_unit_backward(V i, V f, V g, V o, V c_prev, V tc, V dh, V& dc, V* dz) {
   const V d_o = dh * tc;
   const V dcj = dc + dh * o * (1.0f - tc * tc);
   dz[0] = dcj * g * i * (1.0f - i);
@@ -441,8 +443,8 @@ L2O_HD void lstm_cell_backward(const float* __restrict__ W, int nin, const V* ac
   L2O_UNROLL_IF_SMALL(H)
   for (int j = 0; j < H; ++j) {
     V d[4];
-    lstm_unit_backward(act[j], act[H + j], act[2 * H + j], act[3 * H + j], c_prev[j], c[j], dh[j],
-                       dc[j], d);
+    lstm_unit_backward(act[j], act[H + j], act[2 * H + j], act[3 * H + j], c_prev[j],
+                       math::tanh(c[j]), dh[j], dc[j], d);
     dz[j] = d[0];
     dz[H + j] = d[1];
     dz[2 * H + j] = d[2];

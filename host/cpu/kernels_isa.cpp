@@ -29,8 +29,8 @@ void step_chunk(const StepArgs& a, const Segment<S>& s, std::size_t begin, std::
   const std::size_t full = begin + (end - begin) / kBlock * kBlock, rest = end - full;
   const int rows = 2 * a.layout.layers * H;
   for (std::size_t i = begin; i < full; i += kBlock) {
-    if (i + 2 * kBlock <= full)
-      prefetch_block(s.state + i + kBlock, rows, s.n, s.theta + i + kBlock, s.grad + i + kBlock);
+    const std::size_t p = i + kBlock;
+    if (p + kBlock <= full) prefetch_block(s.state + p, rows, s.n, s.theta + p, s.grad + p);
     step_tile<H, S>(a, s.theta + i, s.grad + i, s.state + i, s.state + i, s.n);
   }
   if (rest == 0) return;

@@ -34,10 +34,11 @@ constexpr int kBlock = kTileVecs * kLanes;  // coordinates per block
 
 #define L2O_UNROLL_CPU _Pragma("GCC unroll 16")
 
-// z[r * kTileVecs + v] = b[r] + sum_k W[r][k] u[k * kTileVecs + v] for the `rows` gate
-// rows, W read from its interleaved copy `tiles` (rows a multiple of kTileRows).
+// z[r * kTileVecs + v] = b[r] + sum_k W[r][k] u[k * us + v] for the `rows` gate rows, W
+// read from its interleaved copy `tiles` (rows a multiple of kTileRows); entry k of the
+// input column is kTileVecs packs at u + k * us.
 L2O_KERNEL void gate_product(const float* __restrict__ tiles, const float* __restrict__ b, int rows,
-                             int K, const Pack* __restrict__ u, Pack* __restrict__ z) {
+                             int K, const Pack* __restrict__ u, int us, Pack* __restrict__ z) {
   constexpr int R = kTileRows, V = kTileVecs;
   for (int r0 = 0; r0 < rows; r0 += R) {
     VecF acc[R][V];
@@ -50,7 +51,7 @@ L2O_KERNEL void gate_product(const float* __restrict__ tiles, const float* __res
     for (int k = 0; k < K; ++k, w += R) {
       VecF x[V];
       L2O_UNROLL_CPU
-      for (int v = 0; v < V; ++v) x[v] = u[k * V + v].v;
+      for (int v = 0; v < V; ++v) x[v] = u[k * us + v].v;
       L2O_UNROLL_CPU
       for (int q = 0; q < R; ++q) {
         const float wq = w[q];
@@ -75,10 +76,10 @@ L2O_ALWAYS_INLINE void prefetch_block(const S* p, int rows, std::size_t ld, cons
                                       const float* grad) {
   for (int k = 0; k < rows; ++k)
     for (std::size_t b = 0; b < kBlock * sizeof(S); b += 64)
-      __builtin_prefetch(reinterpret_cast<const char*>(p + k * ld) + b, 1, 3);
+      __builtin_prefetch(reinterpret_cast<const char*>(p + k * ld) + b, 1, 2);
   for (std::size_t b = 0; b < kBlock * sizeof(float); b += 64) {
-    __builtin_prefetch(reinterpret_cast<const char*>(theta) + b, 1, 3);
-    __builtin_prefetch(reinterpret_cast<const char*>(grad) + b, 0, 3);
+    __builtin_prefetch(reinterpret_cast<const char*>(theta) + b, 1, 2);
+    __builtin_prefetch(reinterpret_cast<const char*>(grad) + b, 0, 2);
   }
 }
 
@@ -105,11 +106,11 @@ L2O_ALWAYS_INLINE void step_tile(const StepArgs& a, float* theta, const float* g
     S* cd = hd + static_cast<std::size_t>(H) * ld;
     for (int j = 0; j < H; ++j) L2O_UNROLL_CPU
     for (int v = 0; v < V; ++v) u[(nin + j) * V + v] = load_state(hs + j * ld + v * kLanes);
-    gate_product(a.tiles + L.w_offset(l), a.phi + L.b_offset(l), 4 * H, K, u, z);
+    gate_product(a.tiles + L.w_offset(l), a.phi + L.b_offset(l), 4 * H, K, u, V, z);
     for (int j = 0; j < H; ++j) {
       L2O_UNROLL_CPU
       for (int v = 0; v < V; ++v) {
-        Pack c = load_state(cs + j * ld + v * kLanes), h, act[4];
+        Pack c = load_state(cs + j * ld + v * kLanes), h, act[5];
         lstm_unit(z[j * V + v], z[(H + j) * V + v], z[(2 * H + j) * V + v], z[(3 * H + j) * V + v],
                   a.forget_bias, c, h, act);
         store_state(cd + j * ld + v * kLanes, c);

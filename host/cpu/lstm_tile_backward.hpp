@@ -23,11 +23,11 @@ namespace l2o {
 namespace cpu {
 L2O_ISA_BEGIN
 
-// du[k * kTileVecs + v] = sum over the `rows` gate rows r of W[r * K + k] dz[r * kTileVecs + v]
+// du[k * kTileVecs + v] = sum over the `rows` gate rows r of W[r * ldw + k] dz[r * ds + v]
 // for k < K; W row-major (as phi stores it), so a tile's kTileRows weights of one row are
 // contiguous.
-L2O_KERNEL void transpose_product(const float* __restrict__ W, int rows, int K,
-                                  const Pack* __restrict__ dz, Pack* __restrict__ du) {
+L2O_KERNEL void transpose_product(const float* __restrict__ W, int rows, int ldw, int K,
+                                  const Pack* __restrict__ dz, int ds, Pack* __restrict__ du) {
   constexpr int C = kTileRows, V = kTileVecs;
   int k0 = 0;
   for (; k0 + C <= K; k0 += C) {
@@ -38,10 +38,10 @@ L2O_KERNEL void transpose_product(const float* __restrict__ W, int rows, int K,
       for (int v = 0; v < V; ++v) acc[q][v] = VecF{};
     }
     const float* w = W + k0;
-    for (int r = 0; r < rows; ++r, w += K) {
+    for (int r = 0; r < rows; ++r, w += ldw) {
       VecF x[V];
       L2O_UNROLL_CPU
-      for (int v = 0; v < V; ++v) x[v] = dz[r * V + v].v;
+      for (int v = 0; v < V; ++v) x[v] = dz[r * ds + v].v;
       L2O_UNROLL_CPU
       for (int q = 0; q < C; ++q) {
         const float wq = w[q];
@@ -60,51 +60,46 @@ L2O_KERNEL void transpose_product(const float* __restrict__ W, int rows, int K,
     L2O_UNROLL_CPU
     for (int v = 0; v < V; ++v) acc[v] = VecF{};
     for (int r = 0; r < rows; ++r) {
-      const float wr = W[r * K + k0];
+      const float wr = W[r * ldw + k0];
       L2O_UNROLL_CPU
-      for (int v = 0; v < V; ++v) acc[v] += wr * dz[r * V + v].v;
+      for (int v = 0; v < V; ++v) acc[v] += wr * dz[r * ds + v].v;
     }
     L2O_UNROLL_CPU
     for (int v = 0; v < V; ++v) du[k0 * V + v].v = acc[v];
   }
 }
 
-// acc[r * K + k] += sum over steps t < T and vectors v < kTileVecs of
-// a[t * at + r * kTileVecs + v] * b[t * bt + k * kTileVecs + v], lane by lane, for r < rows
-// (a multiple of kAccRows) and k < K: dW's outer products summed over a block's steps and
-// vectors, a tile of kAccRows x kAccCols sums in registers.
+// acc[r * K + k] += sum over n < count of a[r * count + n] * b[k * count + n], lane by
+// lane, for r < rows (a multiple of kAccRows) and k < K: dW's outer products summed over
+// a block's steps and vectors (n), each row of a and b contiguous, a tile of kAccRows x
+// kAccCols sums in registers.
 #if defined(__AVX512F__)
 constexpr int kAccRows = 4, kAccCols = 4;
 #else
 constexpr int kAccRows = 4, kAccCols = 2;
 #endif
-L2O_KERNEL void accumulate_outer(const Pack* __restrict__ a, std::size_t at, int rows,
-                                 const Pack* __restrict__ b, std::size_t bt, int K, int T,
-                                 Pack* __restrict__ acc) {
-  constexpr int V = kTileVecs;
+L2O_KERNEL void accumulate_outer(const Pack* __restrict__ a, int rows, const Pack* __restrict__ b,
+                                 int K, int count, Pack* __restrict__ acc) {
   for (int r0 = 0; r0 < rows; r0 += kAccRows) {
+    const Pack* ar = a + static_cast<std::size_t>(r0) * count;
     int k0 = 0;
     for (; k0 + kAccCols <= K; k0 += kAccCols) {
+      const Pack* bk = b + static_cast<std::size_t>(k0) * count;
       VecF s[kAccRows][kAccCols];
       L2O_UNROLL_CPU
       for (int q = 0; q < kAccRows; ++q) {
         L2O_UNROLL_CPU
         for (int c = 0; c < kAccCols; ++c) s[q][c] = VecF{};
       }
-      for (int t = 0; t < T; ++t) {
+      for (int n = 0; n < count; ++n) {
+        VecF x[kAccCols];
         L2O_UNROLL_CPU
-        for (int v = 0; v < V; ++v) {
-          const Pack* an = a + t * at + r0 * V + v;
-          const Pack* bn = b + t * bt + k0 * V + v;
-          VecF x[kAccCols];
+        for (int c = 0; c < kAccCols; ++c) x[c] = bk[c * count + n].v;
+        L2O_UNROLL_CPU
+        for (int q = 0; q < kAccRows; ++q) {
+          const VecF d = ar[q * count + n].v;
           L2O_UNROLL_CPU
-          for (int c = 0; c < kAccCols; ++c) x[c] = bn[c * V].v;
-          L2O_UNROLL_CPU
-          for (int q = 0; q < kAccRows; ++q) {
-            const VecF d = an[q * V].v;
-            L2O_UNROLL_CPU
-            for (int c = 0; c < kAccCols; ++c) s[q][c] += d * x[c];
-          }
+          for (int c = 0; c < kAccCols; ++c) s[q][c] += d * x[c];
         }
       }
       L2O_UNROLL_CPU
@@ -114,15 +109,15 @@ L2O_KERNEL void accumulate_outer(const Pack* __restrict__ a, std::size_t at, int
       }
     }
     for (; k0 < K; ++k0) {
+      const Pack* bk = b + static_cast<std::size_t>(k0) * count;
       VecF s[kAccRows];
       L2O_UNROLL_CPU
       for (int q = 0; q < kAccRows; ++q) s[q] = VecF{};
-      for (int t = 0; t < T; ++t)
-        for (int v = 0; v < V; ++v) {
-          const VecF x = b[t * bt + k0 * V + v].v;
-          L2O_UNROLL_CPU
-          for (int q = 0; q < kAccRows; ++q) s[q] += a[t * at + (r0 + q) * V + v].v * x;
-        }
+      for (int n = 0; n < count; ++n) {
+        const VecF x = bk[n].v;
+        L2O_UNROLL_CPU
+        for (int q = 0; q < kAccRows; ++q) s[q] += ar[q * count + n].v * x;
+      }
       L2O_UNROLL_CPU
       for (int q = 0; q < kAccRows; ++q) acc[(r0 + q) * K + k0].v += s[q];
     }
@@ -130,26 +125,28 @@ L2O_KERNEL void accumulate_outer(const Pack* __restrict__ a, std::size_t at, int
 }
 
 // One thread's workspace for the backward of blocks of kBlock coordinates over T steps.
-// Pack rows are "vector-major": entry e of a column of values holds kTileVecs packs at
-// e * kTileVecs + v.
+// The per-step inputs and gate gradients that the dW outer products need are kept
+// entry-major: entry e (an input k or a gate row r) of layer l holds T * kTileVecs packs,
+// step t's vectors at t * kTileVecs, so each entry is one contiguous run for
+// accumulate_outer; the products read them with a stride.
 template <int H>
 class TileBackward {
   static constexpr int V = kTileVecs;
 
  public:
-  TileBackward(const StepArgs& a, int T) : a_(a), L_(a.layout), T_(T) {
+  TileBackward(const StepArgs& a, int T) : a_(a), L_(a.layout), T_(T), TV_(T * V) {
+    std::size_t u = 0;
     for (int l = 0; l < L_.layers; ++l) {
-      uoff_[l] = ku_;
-      ku_ += L_.row_length(l) * V;
+      uoff_[l] = u;
+      u += static_cast<std::size_t>(L_.row_length(l)) * TV_;
     }
-    const std::size_t t = static_cast<std::size_t>(T);
-    u_.resize(t * ku_);
-    dz_.resize(t * L_.layers * 4 * H * V);
-    dout_.resize(t * V);
-    htop_.resize(t * H * V);
+    u_.resize(u);
+    dz_.resize(static_cast<std::size_t>(L_.layers) * 4 * H * TV_);
+    dout_.resize(TV_);
+    htop_.resize(static_cast<std::size_t>(H) * TV_);
     act_.resize(static_cast<std::size_t>(L_.layers) * 4 * H * V);
     cp_.resize(static_cast<std::size_t>(L_.layers) * H * V);
-    c_.resize(cp_.size());
+    tc_.resize(cp_.size());
     carry_.resize(2 * cp_.size());
   }
 
@@ -172,45 +169,51 @@ class TileBackward {
   }
 
  private:
+  Pack* u_at(int l, int t) { return u_.data() + uoff_[l] + static_cast<std::size_t>(t) * V; }
+  Pack* dz_at(int l, int t) {
+    return dz_.data() + static_cast<std::size_t>(l) * 4 * H * TV_ + static_cast<std::size_t>(t) * V;
+  }
+
   // Step t's forward for the block from the recorded state, keeping each layer's input
-  // column (u_), activations, and cell states before and after.
+  // column (u_), activations, cell state before the step and tanh of the one after.
   void recompute(const BackwardArgs& b, int t, std::size_t i0) {
     const std::size_t ld = b.ld;
     const float* grad = b.grads + static_cast<std::size_t>(t) * ld + i0;
     const float* st = b.states + static_cast<std::size_t>(t) * b.state_dim * ld + i0;
-    Pack* ut = u_.data() + static_cast<std::size_t>(t) * ku_;
+    Pack* u0 = u_at(0, t);
     const int nin0 = L_.num_inputs;
     for (int i = 0; i < kBlock; ++i) {
       float xi[2] = {0.0f, 0.0f};
       preprocess(grad[i], a_.pre, xi);
-      for (int k = 0; k < nin0; ++k) ut[k * V + i / kLanes].set(i % kLanes, xi[k]);
+      for (int k = 0; k < nin0; ++k) u0[k * TV_ + i / kLanes].set(i % kLanes, xi[k]);
     }
     alignas(64) Pack z[4 * H * V];
     for (int l = 0; l < L_.layers; ++l) {
       const int nin = L_.layer_input(l), K = nin + H;
-      Pack* u = ut + uoff_[l];
+      Pack* u = u_at(l, t);
       const float* hs = st + static_cast<std::size_t>(2 * l) * H * ld;
       const float* cs = hs + static_cast<std::size_t>(H) * ld;
       for (int j = 0; j < H; ++j) L2O_UNROLL_CPU
-      for (int v = 0; v < V; ++v) u[(nin + j) * V + v] = Pack::load(hs + j * ld + v * kLanes);
-      gate_product(a_.tiles + L_.w_offset(l), a_.phi + L_.b_offset(l), 4 * H, K, u, z);
+      for (int v = 0; v < V; ++v) u[(nin + j) * TV_ + v] = Pack::load(hs + j * ld + v * kLanes);
+      gate_product(a_.tiles + L_.w_offset(l), a_.phi + L_.b_offset(l), 4 * H, K, u, TV_, z);
       Pack* act = act_.data() + static_cast<std::size_t>(l) * 4 * H * V;
       Pack* cp = cp_.data() + static_cast<std::size_t>(l) * H * V;
-      Pack* cn = c_.data() + static_cast<std::size_t>(l) * H * V;
-      Pack* next = l + 1 < L_.layers ? ut + uoff_[l + 1]
-                                     : htop_.data() + static_cast<std::size_t>(t) * H * V;
+      Pack* tc = tc_.data() + static_cast<std::size_t>(l) * H * V;
+      // This layer's h: the next layer's input, or the top layer's output.
+      const bool top = l + 1 == L_.layers;
+      Pack* next = top ? htop_.data() + static_cast<std::size_t>(t) * V : u_at(l + 1, t);
       for (int j = 0; j < H; ++j) {
         L2O_UNROLL_CPU
         for (int v = 0; v < V; ++v) {
           const int e = j * V + v;
           const Pack c0 = Pack::load(cs + j * ld + v * kLanes);
-          Pack c = c0, h, a4[4];
+          Pack c = c0, h, a5[5];
           lstm_unit(z[e], z[H * V + e], z[2 * H * V + e], z[3 * H * V + e], a_.forget_bias, c, h,
-                    a4);
-          for (int q = 0; q < 4; ++q) act[q * H * V + e] = a4[q];
+                    a5);
+          for (int q = 0; q < 4; ++q) act[q * H * V + e] = a5[q];
           cp[e] = c0;
-          cn[e] = c;
-          next[e] = h;
+          tc[e] = a5[4];
+          next[j * TV_ + v] = h;
         }
       }
     }
@@ -231,21 +234,23 @@ class TileBackward {
       const int nin = L_.layer_input(l), K = nin + H;
       const Pack* act = act_.data() + static_cast<std::size_t>(l) * 4 * H * V;
       const Pack* cp = cp_.data() + static_cast<std::size_t>(l) * H * V;
-      const Pack* cn = c_.data() + static_cast<std::size_t>(l) * H * V;
+      const Pack* tc = tc_.data() + static_cast<std::size_t>(l) * H * V;
       Pack* carry_h = carry_.data() + static_cast<std::size_t>(2 * l) * H * V;
       Pack* carry_c = carry_h + H * V;
-      Pack* dz = dz_.data() + (static_cast<std::size_t>(t) * L_.layers + l) * 4 * H * V;
+      Pack* dz = dz_at(l, t);
       for (int j = 0; j < H; ++j) {
         L2O_UNROLL_CPU
         for (int v = 0; v < V; ++v) {
           const int e = j * V + v;
           Pack d4[4];
           lstm_unit_backward(act[e], act[H * V + e], act[2 * H * V + e], act[3 * H * V + e], cp[e],
-                             cn[e], dh_above[e] + carry_h[e], carry_c[e], d4);
-          for (int q = 0; q < 4; ++q) dz[q * H * V + e] = d4[q];
+                             tc[e], dh_above[e] + carry_h[e], carry_c[e], d4);
+          for (int q = 0; q < 4; ++q) dz[(q * H + j) * TV_ + v] = d4[q];
         }
       }
-      transpose_product(a_.phi + L_.w_offset(l), 4 * H, K, dz, du);
+      // The first layer's input needs no gradient: only its h_prev columns.
+      const int k0 = l == 0 ? nin : 0;
+      transpose_product(a_.phi + L_.w_offset(l) + k0, 4 * H, K, K - k0, dz, TV_, du + k0 * V);
       for (int e = 0; e < H * V; ++e) carry_h[e] = du[nin * V + e];
       if (l > 0)
         for (int e = 0; e < H * V; ++e) dh_above[e] = du[e];  // nin == H above the first layer
@@ -253,37 +258,33 @@ class TileBackward {
   }
 
   // dL/dphi of the block's T steps, added to acc.
-  void accumulate(Pack* acc) const {
-    const std::size_t dz_t = static_cast<std::size_t>(L_.layers) * 4 * H * V;  // per step
+  void accumulate(Pack* acc) {
     for (int l = 0; l < L_.layers; ++l) {
-      const Pack* dz = dz_.data() + static_cast<std::size_t>(l) * 4 * H * V;
-      accumulate_outer(dz, dz_t, 4 * H, u_.data() + uoff_[l], static_cast<std::size_t>(ku_),
-                       L_.row_length(l), T_, acc + L_.w_offset(l));
+      const Pack* dz = dz_at(l, 0);
+      accumulate_outer(dz, 4 * H, u_at(l, 0), L_.row_length(l), TV_, acc + L_.w_offset(l));
       Pack* db = acc + L_.b_offset(l);
       for (int r = 0; r < 4 * H; ++r) {
         VecF s = VecF{};
-        for (int t = 0; t < T_; ++t)
-          for (int v = 0; v < V; ++v) s += dz[t * dz_t + r * V + v].v;
+        for (int n = 0; n < TV_; ++n) s += dz[r * TV_ + n].v;
         db[r].v += s;
       }
     }
     VecF sb = VecF{};
-    for (int n = 0; n < T_ * V; ++n) sb += dout_[n].v;
+    for (int n = 0; n < TV_; ++n) sb += dout_[n].v;
     acc[L_.out_b_offset()].v += sb;
     Pack* dwo = acc + L_.out_w_offset();
     for (int j = 0; j < H; ++j) {
       VecF s = VecF{};
-      for (int t = 0; t < T_; ++t)
-        for (int v = 0; v < V; ++v) s += dout_[t * V + v].v * htop_[(t * H + j) * V + v].v;
+      for (int n = 0; n < TV_; ++n) s += dout_[n].v * htop_[j * TV_ + n].v;
       dwo[j].v += s;
     }
   }
 
   const StepArgs& a_;
   const WeightLayout& L_;
-  int T_;
-  int ku_ = 0, uoff_[kMaxLayers] = {};
-  std::vector<Pack> u_, dz_, dout_, htop_, act_, cp_, c_, carry_;
+  int T_, TV_;
+  std::size_t uoff_[kMaxLayers] = {};
+  std::vector<Pack> u_, dz_, dout_, htop_, act_, cp_, tc_, carry_;
 };
 
 L2O_ISA_END
