@@ -67,12 +67,15 @@ const Machine& machine() {
   return m;
 }
 
-// Model FLOPs of the default optimizer (docs/performance.md): the multiply-adds of the
-// matrix products, 2 FLOPs each; the gate functions are not counted.
+// FLOPs per coordinate-step (docs/performance.md, "Counting FLOPs").
+// Model FLOPs: the multiply-adds of the matrix products, 2 each:
 //   step: W [in ; h] for every layer and the output layer;
-//   meta-iteration (per coordinate-step): the step, its recomputation in the backward,
-//   W^T dz (without the first layer's input columns, whose gradient is not needed) and
-//   the dW outer products.
+//   meta-iteration: the step, its recomputation in the backward, W^T dz (without the
+//   first layer's input columns, whose gradient is not needed) and the dW outer products.
+// All arithmetic adds the gate functions as the CPU evaluates them, counted from
+// maths/coordinate.hpp (an FMA is 2, any other arithmetic instruction 1, min/max 0):
+// lstm_unit 119 per unit, lstm_unit_backward 23 more per unit.
+constexpr double kUnitForwardFlops = 119, kUnitBackwardFlops = 23;
 double step_flops(const l2o::WeightLayout& L) {
   double macs = L.hidden;
   for (int l = 0; l < L.layers; ++l) macs += 4.0 * L.hidden * L.row_length(l);
@@ -84,12 +87,20 @@ double meta_flops(const l2o::WeightLayout& L) {
     transpose += 4.0 * L.hidden * (L.row_length(l) - (l == 0 ? L.num_inputs : 0));
   return 3.0 * step_flops(L) + 2.0 * transpose;
 }
+double step_gate_flops(const l2o::WeightLayout& L) {
+  return kUnitForwardFlops * L.layers * L.hidden;
+}
+double meta_gate_flops(const l2o::WeightLayout& L) {
+  return (2 * kUnitForwardFlops + kUnitBackwardFlops) * L.layers * L.hidden;
+}
 
-// Achieved GFLOP/s and bytes/s of a timed loop as fractions of the machine's.
-void report(benchmark::State& st, double flops, double bytes, double secs) {
+// Achieved model GFLOP/s and bytes/s of a timed loop as fractions of the machine's, and
+// all arithmetic (products and gates) as a fraction of the FMA peak.
+void report(benchmark::State& st, double flops, double gate_flops, double bytes, double secs) {
   const Machine& m = machine();
   st.counters["GFLOPs"] = flops / secs * 1e-9;
   st.counters["peak_frac"] = flops / secs / m.flops;
+  st.counters["arith_frac"] = (flops + gate_flops) / secs / m.flops;
   if (bytes > 0) st.counters["bw_frac"] = bytes / secs / m.bytes;
 }
 
@@ -133,7 +144,8 @@ void BM_Step(benchmark::State& st) {
   // theta read + written, grad read twice (finiteness check, step), 80 state values read
   // and written.
   const double bytes_per_coord = 4.0 * (2 + 2) + 2.0 * 80 * sizeof(S);
-  report(st, steps * step_flops(opt.weights().layout()), steps * bytes_per_coord, secs);
+  const l2o::WeightLayout L = opt.weights().layout();
+  report(st, steps * step_flops(L), steps * step_gate_flops(L), steps * bytes_per_coord, secs);
   st.SetLabel(l2o::cpu_isa());
 }
 BENCHMARK_TEMPLATE(BM_Step, float)
@@ -219,8 +231,8 @@ void BM_MetaIteration(benchmark::State& st) {
   const double secs = seconds_since(t0);
   st.SetItemsProcessed(static_cast<int64_t>(st.iterations()) * 20 *
                        static_cast<int64_t>(f->size()));
-  report(st, static_cast<double>(st.iterations()) * 20 * f->size() * meta_flops(phi.layout()), 0,
-         secs);
+  const double steps = static_cast<double>(st.iterations()) * 20 * f->size();
+  report(st, steps * meta_flops(phi.layout()), steps * meta_gate_flops(phi.layout()), 0, secs);
   st.SetLabel(l2o::cpu_isa());
   // Where the time goes: one more unroll with each phase timed (ms).
   l2o::UnrollTimes t;

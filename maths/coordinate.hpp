@@ -48,7 +48,7 @@ L2O_HD std::uint32_t float_to_bits(float f) {
 
 // Lane-wise helpers the generic exp below needs (from_bits takes a value of the result
 // type, so argument-dependent lookup finds a pack's overload); a SIMD pack type provides
-// the same (host/simd_pack.hpp).
+// the same (maths/simd_pack.hpp).
 L2O_HD float select(bool m, float a, float b) {
   return m ? a : b;
 }

@@ -1,7 +1,9 @@
 // Pack: kLanes neighbouring coordinates processed together by the CPU backend, held in
 // one SIMD register through the compiler's vector extensions (GCC and Clang), so the
 // per-coordinate maths of coordinate.hpp runs across coordinates, one instruction for
-// all lanes.
+// all lanes. kLanes follows the instruction set the including file is compiled for: the
+// CPU kernels are compiled once per instruction set (host/cpu/kernels_isa.cpp), each with
+// its own Pack inside its inline namespace (L2O_ISA_BEGIN, maths/hd.hpp).
 #pragma once
 
 #include "l2o/bfloat16.hpp"
