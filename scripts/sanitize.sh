@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 dir=${1:-build-asan}
 flags="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -O1 -g"
 echo "== l2o: ASan + UBSan build ($dir)"
-cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DL2O_CUDA=OFF -DL2O_BUILD_BENCH=OFF \
+cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DL2O_CUDA=OFF -DL2O_BUILD_BENCH=OFF -DL2O_MPI=OFF \
   -DCMAKE_CXX_FLAGS="$flags" -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" \
   -DCMAKE_SHARED_LINKER_FLAGS="-fsanitize=address,undefined" >"$dir.configure.log" 2>&1 ||
   { cat "$dir.configure.log"; exit 1; }

@@ -5,7 +5,7 @@ set -euo pipefail
 packages=(cmake make g++ libgtest-dev libbenchmark-dev zlib1g-dev libopenblas-dev
           dataset-fashion-mnist python3 pkg-config binutils
           python3-dev python3-pip python3-numpy python3-pytest python3-torch
-          clang libclang-rt-14-dev)
+          clang libclang-rt-14-dev openmpi-bin libopenmpi-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -11,7 +11,7 @@ archer=$(ls /usr/lib/llvm-*/lib/libarcher.so 2>/dev/null | sort -V | tail -1 || 
 [ -n "$archer" ] || { echo "tsan: libarcher.so not found (Debian: libomp-dev)"; exit 1; }
 echo "== l2o: TSan build ($dir, OpenMP race detection through $archer)"
 CC=clang CXX=clang++ cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DL2O_CUDA=OFF \
-  -DL2O_BUILD_BENCH=OFF -DL2O_BUILD_EXAMPLES=OFF -DL2O_NATIVE=ON \
+  -DL2O_BUILD_BENCH=OFF -DL2O_BUILD_EXAMPLES=OFF -DL2O_NATIVE=ON -DL2O_MPI=OFF \
   -DCMAKE_CXX_FLAGS="-fsanitize=thread -g -O1" -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=thread" \
   >"$dir.configure.log" 2>&1 || { cat "$dir.configure.log"; exit 1; }
 cmake --build "$dir" -j "${JOBS:-$(nproc)}" --target l2o_tests >"$dir.build.log" 2>&1 ||

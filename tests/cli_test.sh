@@ -40,6 +40,7 @@ expect 2 "meta-lr = 'inf', expected a finite number" -- "$l2o" train --problem q
 expect 2 "clip = '-1', expected a finite number in \[0, " -- "$l2o" train --problem quadratic --clip -1 --out "$dir/x.l2o"
 expect 0 "trained 1 epochs" -- "$l2o" train --problem quadratic --meta-lr 1e-320 --epochs 1 --eval-every 1 --validation 1 --steps 20 --out "$dir/sub.l2o"
 expect 2 "expected an integer" -- "$l2o" train --problem quadratic --epochs ten --out "$dir/x.l2o"
+expect 2 "meta-batch = '0', expected an integer in \[1, 65536\]" -- "$l2o" train --problem quadratic --meta-batch 0 --out "$dir/x.l2o"
 expect 2 "dims = '0', expected an integer in \[1, 64\]" -- "$l2o" train --problem quadratic --dims 0 --out "$dir/x.l2o"
 expect 2 "hidden = 7" -- "$l2o" train --problem quadratic --hidden 7 --out "$dir/x.l2o"
 expect 2 "expected auto, cpu or cuda" -- "$l2o" train --problem quadratic --device gpu --out "$dir/x.l2o"

@@ -1,5 +1,6 @@
 // l2o — command-line tool. `l2o help` lists the commands.
 #include "args.hpp"
+#include "mpi.hpp"
 #include "problems.hpp"
 
 #include "l2o/l2o.hpp"
@@ -64,6 +65,9 @@ OptionTable train_options() {
            {"steps", "N", text(o.steps), "optimizer steps per optimizee"},
            {"unroll", "N", text(o.unroll), "steps per truncation (one meta-step each)"},
            {"epochs", "N", text(o.epochs), "optimizees to train on"},
+           {"meta-batch", "B", text(o.meta_batch),
+            "optimizees per meta-step (their meta-gradients averaged); under mpirun, split "
+            "over the ranks"},
            {"meta-lr", "LR", text(o.adam.lr), "the meta-optimizer's (Adam) learning rate"},
            {"meta-lr-final", "LR", "constant",
             "decay the meta learning rate geometrically to LR over the epochs"},
@@ -132,6 +136,13 @@ OutputInit parse_output_init(const Args& a) {
   usage_fail("--output-init '", v, "', expected random or zero");
 }
 
+// "l2o train: rank R of N (pid P)" in one write, so that the ranks' lines do not mix.
+void announce_rank(const MpiJob& job) {
+  std::ostringstream os;
+  os << "l2o train: rank " << job.rank() << " of " << job.size() << " (pid " << ::getpid() << ")\n";
+  std::cerr << os.str() << std::flush;
+}
+
 int cmd_train(int argc, char** argv) {
   Args a("train", argc, argv, train_options(), kTrainSynopsis);
   auto family = make_family(a);
@@ -149,6 +160,7 @@ int cmd_train(int argc, char** argv) {
   if (o.steps % o.unroll != 0)
     usage_fail("train: --steps ", o.steps, " is not a multiple of --unroll ", o.unroll);
   o.epochs = a.integer<long long>("epochs", o.epochs, 1, 1000000000000LL);
+  o.meta_batch = a.integer<int>("meta-batch", o.meta_batch, 1, 1 << 16);
   o.adam.lr = a.number("meta-lr", o.adam.lr, std::numeric_limits<double>::denorm_min(), 1e3);
   if (!(o.adam.lr > 0)) usage_fail("train: --meta-lr ", o.adam.lr, ", expected > 0");
   o.lr_final = a.number("meta-lr-final", 0.0, 0.0, 1e3);
@@ -176,10 +188,28 @@ int cmd_train(int argc, char** argv) {
   o.resume = a.flag("resume");
   if (!o.resume) refuse_overwrite(o.out, a.flag("force"));
   const Device device = resolve(o.device);
+  // Under mpirun: this process is one rank; rank 0 alone speaks and writes.
+  std::unique_ptr<MpiJob> job = join_mpi_job();
+  o.collective = job.get();
+  if (job && job->size() > 1 && o.meta_batch < job->size())
+    usage_fail("train: --meta-batch ", o.meta_batch, " is smaller than the ", job->size(),
+               " MPI ranks: every rank needs an optimizee of each meta-batch");
+  if (job && job->rank() > 0) {
+    announce_rank(*job);
+    try {
+      train(config, *family, o, {});
+    } catch (const std::exception& e) {
+      job->abort(2, e.what());
+    }
+    return 0;
+  }
+  if (job) announce_rank(*job);
 
   std::cerr << "l2o train: " << family->describe() << "\n  optimizer: " << describe(config)
             << "\n  " << o.epochs << " optimizees x " << o.steps << " steps, unroll " << o.unroll
             << ", meta Adam lr " << o.adam.lr;
+  if (o.meta_batch > 1) std::cerr << ", meta-batch " << o.meta_batch;
+  if (job) std::cerr << ", " << job->size() << " MPI ranks";
   if (o.lr_final > 0) std::cerr << " -> " << o.lr_final;
   if (!o.init.empty()) std::cerr << ", from " << o.init;
   std::cerr << ", device " << to_string(device) << (o.resume ? ", resuming" : "") << "\n";
@@ -236,7 +266,13 @@ int cmd_train(int argc, char** argv) {
       std::cerr << line.str() << "\n";
     }
   };
-  const TrainSummary s = train(config, *family, o, report);
+  TrainSummary s;
+  try {
+    s = train(config, *family, o, report);
+  } catch (const std::exception& e) {
+    if (job) job->abort(2, e.what());
+    throw;
+  }
   std::cout << "trained " << s.epochs_run << " epochs in " << std::fixed << std::setprecision(1)
             << s.seconds << " s; best validation log10 mean final loss " << std::setprecision(3)
             << s.best_validation << " at epoch " << s.best_epoch << "; wrote " << o.out << "\n";

@@ -8,11 +8,13 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <limits>
+#include <memory>
 #include <sstream>
 
 namespace l2o {
@@ -60,6 +62,7 @@ std::string run_identity(const ProblemFamily& family, const TrainOptions& o) {
      << " optimizees, seed " << o.validation_seed << "\nomega:";
   if (o.omega.empty()) os << " all 1";
   for (float w : o.omega) os << " " << w;
+  if (o.meta_batch != 1) os << "\nmeta-batch: " << o.meta_batch;  // (1 before there was one)
   return os.str();
 }
 
@@ -90,7 +93,32 @@ void validate_options(const TrainOptions& o) {
   check_output(o.out);
   if (!(o.lr_final >= 0) || !std::isfinite(o.lr_final))
     fail("train: lr_final = ", o.lr_final, ", expected a finite value >= 0 (0: constant)");
+  if (o.meta_batch < 1) fail("train: meta_batch = ", o.meta_batch, ", expected at least 1");
+  if (o.collective) {
+    const int R = o.collective->size(), r = o.collective->rank();
+    if (R < 1 || r < 0 || r >= R) fail("train: collective rank ", r, " of ", R, " ranks");
+    if (o.meta_batch < R)
+      fail("train: meta_batch = ", o.meta_batch, " is smaller than the ", R,
+           " ranks: every rank needs an optimizee of each meta-batch");
+  }
 }
+
+// FNV-1a of phi's bytes: compared across ranks, which must hold the same phi.
+std::uint64_t phi_hash(const Weights& phi) {
+  std::uint64_t h = 1469598103934665603ull;
+  const auto* b = reinterpret_cast<const unsigned char*>(phi.values().data());
+  for (std::size_t i = 0; i < phi.size() * sizeof(float); ++i) h = (h ^ b[i]) * 1099511628211ull;
+  return h;
+}
+
+// One optimizee's unroll as a rank reports it to the others: its status, its weighted
+// unroll loss and its dL/dphi.
+enum MemberStatus : std::int32_t { kIdle = 0, kStepped = 1, kDiverged = 2 };
+struct MemberHeader {
+  std::int32_t status;
+  std::int32_t pad;
+  double loss;
+};
 
 }  // namespace
 
@@ -173,12 +201,28 @@ TrainSummary train(const OptimizerConfig& config, const ProblemFamily& family,
     save_checkpoint(state_path, ck);
   };
 
-  // One unroller, reused: every optimizee of a family has the same size.
-  std::unique_ptr<Optimizee> f =
-      family.sample(optimizee_seed(SeedDomain::kTrain, o.seed, st.epoch), o.device);
-  Unroller unroller(phi, f->size(), o.unroll, f->device(), o.omega);
-  const Device device = unroller.device();
+  // The meta-batch's optimizees this rank unrolls (m = rank, rank + R, ...), each with its
+  // own unroller, reused: every optimizee of a family has the same size.
+  const int B = o.meta_batch, R = o.collective ? o.collective->size() : 1;
+  const int rank = o.collective ? o.collective->rank() : 0;
+  const bool writer = rank == 0;
+  const int per_rank = (B + R - 1) / R;  // member slots each rank reports
+  std::vector<int> mine;
+  for (int m = rank; m < B; m += R) mine.push_back(m);
+  std::vector<std::unique_ptr<Optimizee>> fs(mine.size());
+  std::vector<std::unique_ptr<Unroller>> unrollers;
+  fs[0] = family.sample(optimizee_seed(SeedDomain::kTrain, o.seed, st.epoch), o.device);
+  for (std::size_t i = 0; i < mine.size(); ++i)
+    unrollers.push_back(
+        std::make_unique<Unroller>(phi, fs[0]->size(), o.unroll, fs[0]->device(), o.omega));
+  const Device device = unrollers[0]->device();
+  const std::size_t count = phi.size();
+  // The exchange: per member slot a header and count floats of dL/dphi.
+  const std::size_t slot = sizeof(MemberHeader) + count * sizeof(float);
+  std::vector<unsigned char> send(per_rank * slot), all(static_cast<std::size_t>(R) * send.size());
+  std::vector<double> sum(count);
   std::vector<float> dphi;
+  std::vector<char> active(mine.size());
   double loss_sum = 0.0;
   long long loss_count = 0, run = 0;
   double validation = std::numeric_limits<double>::quiet_NaN();
@@ -188,37 +232,88 @@ TrainSummary train(const OptimizerConfig& config, const ProblemFamily& family,
     L2O_NVTX_RANGE("l2o epoch");
     if (o.lr_final > 0)
       adam.set_lr(o.adam.lr * std::pow(o.lr_final / o.adam.lr, double(st.epoch) / o.epochs));
-    if (run > 0) f = family.sample(optimizee_seed(SeedDomain::kTrain, o.seed, st.epoch), device);
-    unroller.set_weights(phi);
-    unroller.start(*f);
+    // This meta-batch: optimizees st.epoch .. st.epoch + group - 1 (the last may be short).
+    const int group = static_cast<int>(std::min<std::uint64_t>(B, o.epochs - st.epoch));
+    for (std::size_t i = 0; i < mine.size(); ++i) {
+      active[i] = mine[i] < group;
+      if (!active[i]) continue;
+      fs[i] = family.sample(optimizee_seed(SeedDomain::kTrain, o.seed, st.epoch + mine[i]), device);
+      unrollers[i]->set_weights(phi);
+      unrollers[i]->start(*fs[i]);
+    }
     for (int u = 0; u < o.steps / o.unroll; ++u) {
-      const std::vector<float> losses = unroller.unroll(*f, &dphi);
-      double L = 0.0;
-      bool finite = true;
-      for (int t = 0; t < o.unroll; ++t) {
-        const double w = o.omega.empty() ? 1.0 : o.omega[t];
-        L += w * losses[t];
-        finite = finite && std::isfinite(losses[t]);
+      // Unroll this rank's optimizees and pack what the others need.
+      std::fill(send.begin(), send.end(), 0);
+      for (std::size_t i = 0; i < mine.size(); ++i) {
+        if (!active[i]) continue;
+        const std::vector<float> losses = unrollers[i]->unroll(*fs[i], &dphi);
+        double L = 0.0;
+        bool finite = true;
+        for (int t = 0; t < o.unroll; ++t) {
+          const double w = o.omega.empty() ? 1.0 : o.omega[t];
+          L += w * losses[t];
+          finite = finite && std::isfinite(losses[t]);
+        }
+        for (float g : dphi) finite = finite && std::isfinite(g);
+        MemberHeader h{finite ? kStepped : kDiverged, 0, L};
+        unsigned char* p = send.data() + i * slot;
+        std::memcpy(p, &h, sizeof h);
+        if (finite) std::memcpy(p + sizeof h, dphi.data(), count * sizeof(float));
+        // A diverged optimizee is dropped for the rest of its steps, as with one.
+        if (!finite) active[i] = 0;
       }
-      bool grad_finite = true;
-      for (float g : dphi) grad_finite = grad_finite && std::isfinite(g);
-      if (!finite || !grad_finite) {  // this optimizee diverged: no meta-step, next one
-        ++st.skipped;
-        break;
+      const unsigned char* got = send.data();
+      if (o.collective) {
+        o.collective->allgather(send.data(), send.size(), all.data());
+        got = all.data();
       }
+      // Sum the meta-batch's gradients in optimizee order (member m is slot m / R of rank
+      // m % R): the same sum on every rank and for any number of ranks.
+      std::fill(sum.begin(), sum.end(), 0.0);
+      int stepped = 0;
+      for (int m = 0; m < group; ++m) {
+        const unsigned char* p = got + (static_cast<std::size_t>(m % R) * per_rank + m / R) * slot;
+        MemberHeader h;
+        std::memcpy(&h, p, sizeof h);
+        if (h.status == kDiverged) ++st.skipped;
+        if (h.status != kStepped) continue;
+        const float* g = reinterpret_cast<const float*>(p + sizeof h);
+        for (std::size_t e = 0; e < count; ++e) {
+          float v;
+          std::memcpy(&v, g + e, sizeof v);
+          sum[e] += v;
+        }
+        ++stepped;
+        loss_sum += h.loss;
+        ++loss_count;
+      }
+      if (stepped == 0) break;  // every optimizee of the batch diverged: the next batch
+      dphi.resize(count);
+      for (std::size_t e = 0; e < count; ++e) dphi[e] = static_cast<float>(sum[e] / stepped);
       {
         L2O_NVTX_RANGE("l2o meta step");
         adam.step(phi.values(), dphi);
-        unroller.set_weights(phi);
+        for (std::size_t i = 0; i < mine.size(); ++i)
+          if (active[i]) unrollers[i]->set_weights(phi);
       }
-      loss_sum += L;
-      ++loss_count;
     }
-    ++st.epoch;
-    ++run;
-    const bool validate = st.epoch % o.eval_every == 0 || st.epoch == std::uint64_t(o.epochs);
+    const std::uint64_t before = st.epoch;
+    st.epoch += group;
+    run += group;
+    const bool validate =
+        st.epoch / o.eval_every != before / o.eval_every || st.epoch == std::uint64_t(o.epochs);
     if (validate) {
       L2O_NVTX_RANGE("l2o validation and checkpoint");
+      if (o.collective) {  // every rank must hold the same phi
+        const std::uint64_t h = phi_hash(phi);
+        std::vector<std::uint64_t> hs(R);
+        o.collective->allgather(&h, sizeof h, hs.data());
+        for (int r = 1; r < R; ++r)
+          if (hs[r] != hs[0])
+            fail("train: rank ", r, "'s phi differs from rank 0's after ", st.epoch,
+                 " optimizees (hash ", hs[r], " vs ", hs[0], ")");
+      }
+      // Every rank validates the whole set (the same result everywhere).
       const RunResult r =
           validation_run(phi, family, o.steps, o.validation_optimizees, o.validation_seed, device);
       validation = r.log10_mean_final();
@@ -227,9 +322,9 @@ TrainSummary train(const OptimizerConfig& config, const ProblemFamily& family,
         st.best_validation = validation;
         st.best_epoch = st.epoch;
         best = phi;
-        save_weights(o.out, best);
+        if (writer) save_weights(o.out, best);
       }
-      checkpoint();
+      if (writer) checkpoint();
     }
     if (report) {
       const double elapsed =
@@ -242,7 +337,7 @@ TrainSummary train(const OptimizerConfig& config, const ProblemFamily& family,
       if (validate) loss_sum = 0, loss_count = 0;
     }
   }
-  if (!std::filesystem::exists(o.out)) save_weights(o.out, best);  // every validation diverged
+  if (writer && !std::filesystem::exists(o.out)) save_weights(o.out, best);  // all diverged
   TrainSummary s;
   s.best_validation = st.best_validation;
   s.best_epoch = static_cast<long long>(st.best_epoch);

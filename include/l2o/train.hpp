@@ -11,12 +11,27 @@
 #include "l2o/meta.hpp"
 #include "l2o/problem.hpp"
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
 
 namespace l2o {
+
+// Data-parallel meta-training (docs/scaling.md): the ranks of a job each unroll their
+// share of every meta-batch and exchange the meta-gradients through this interface; l2o's
+// command line implements it over MPI (mpirun -np R l2o train ...), a program may with
+// any transport. Every rank calls train() with the same options and its own Collective.
+class L2O_API Collective {
+ public:
+  virtual ~Collective() = default;
+  virtual int rank() const = 0;  // 0 .. size() - 1
+  virtual int size() const = 0;
+  // Every rank passes `bytes` bytes and receives all ranks' contributions in rank order
+  // (size() * bytes at out). A collective call: all ranks call it, in the same order.
+  virtual void allgather(const void* in, std::size_t bytes, void* out) = 0;
+};
 
 struct L2O_API TrainOptions {
   int steps = 100;          // optimizer steps per optimizee ("epoch")
@@ -36,6 +51,16 @@ struct L2O_API TrainOptions {
   std::string out;                    // the best phi; the training state goes to out + ".train"
   bool resume = false;                // continue from out + ".train"
   std::uint64_t validation_seed = 0;  // base of the validation set (fixed across runs)
+  // Optimizees per meta-step: each unroll's dL/dphi is averaged over `meta_batch`
+  // optimizees run side by side (optimizees e .. e + meta_batch - 1 of the seed stream,
+  // whatever the ranks), so one meta-step sees a less noisy gradient. 1 is the paper's
+  // procedure. epochs still counts optimizees.
+  int meta_batch = 1;
+  // Ranks of a data-parallel job (null: this process alone). Rank r unrolls the batch's
+  // optimizees r, r + size, ...; the meta-gradients are gathered and summed in optimizee
+  // order on every rank, so phi is the same on every rank and the same as one process
+  // with the same meta_batch, bit for bit. Only rank 0 writes files.
+  Collective* collective = nullptr;
 };
 
 struct L2O_API TrainProgress {
