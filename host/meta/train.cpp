@@ -111,6 +111,34 @@ std::uint64_t phi_hash(const Weights& phi) {
   return h;
 }
 
+// The validation of a data-parallel job: rank r runs the validation optimizees i with
+// i % R == r, one at a time, and the ranks gather each one's initial and final loss and
+// combine them in optimizee order, as run_learned does over all of them: the same score,
+// bit for bit, as one process. (Only mean_loss.front() and final_loss are filled: all
+// train reads.)
+RunResult split_validation(const Weights& phi, const ProblemFamily& family, const TrainOptions& o,
+                           Device device, Collective& c) {
+  const int R = c.size(), rank = c.rank(), N = o.validation_optimizees;
+  const std::vector<std::uint64_t> seeds =
+      optimizee_seeds(SeedDomain::kValidation, o.validation_seed, N);
+  const int per = (N + R - 1) / R;
+  std::vector<double> mine(2 * static_cast<std::size_t>(per), 0.0), all(mine.size() * R);
+  for (int i = rank, k = 0; i < N; i += R, ++k) {
+    const RunResult one = run_learned(phi, family, {seeds[i]}, o.steps, device);
+    mine[2 * k] = one.mean_loss.front();
+    mine[2 * k + 1] = one.final_loss.front();
+  }
+  c.allgather(mine.data(), mine.size() * sizeof(double), all.data());
+  RunResult r;
+  r.mean_loss.assign(1, 0.0);
+  for (int i = 0; i < N; ++i) {
+    const double* p = all.data() + 2 * (static_cast<std::size_t>(i % R) * per + i / R);
+    r.mean_loss[0] += p[0] / seeds.size();
+    r.final_loss.push_back(p[1]);
+  }
+  return r;
+}
+
 // One optimizee's unroll as a rank reports it to the others: its status, its weighted
 // unroll loss and its dL/dphi.
 enum MemberStatus : std::int32_t { kIdle = 0, kStepped = 1, kDiverged = 2 };
@@ -313,9 +341,11 @@ TrainSummary train(const OptimizerConfig& config, const ProblemFamily& family,
             fail("train: rank ", r, "'s phi differs from rank 0's after ", st.epoch,
                  " optimizees (hash ", hs[r], " vs ", hs[0], ")");
       }
-      // Every rank validates the whole set (the same result everywhere).
-      const RunResult r =
-          validation_run(phi, family, o.steps, o.validation_optimizees, o.validation_seed, device);
+      // The ranks split the validation set and all get the same result.
+      const RunResult r = o.collective && R > 1
+                              ? split_validation(phi, family, o, device, *o.collective)
+                              : validation_run(phi, family, o.steps, o.validation_optimizees,
+                                               o.validation_seed, device);
       validation = r.log10_mean_final();
       idle = std::fabs(r.mean_final() - r.mean_loss.front()) <= 1e-3 * r.mean_loss.front();
       if (validation < st.best_validation) {
