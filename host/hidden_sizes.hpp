@@ -1,34 +1,29 @@
-// The hidden sizes the kernels are compiled for (kSupportedHidden in l2o/config.hpp), as a
+// The hidden sizes the kernels are compiled for, kSupportedHidden of l2o/config.hpp, as a
 // visit that needs nothing else: the per-instruction-set CPU kernels include it.
 #pragma once
 
+#include "l2o/config.hpp"
+
+#include <cstddef>
 #include <type_traits>
+#include <utility>
 
 namespace l2o {
 namespace detail {
+
+template <class F, std::size_t... I>
+bool visit_hidden_in(int hidden, F&& f, std::index_sequence<I...>) {
+  return ((hidden == kSupportedHidden[I] &&
+           (f(std::integral_constant<int, kSupportedHidden[I]>{}), true)) ||
+          ...);
+}
 
 // Calls f(std::integral_constant<int, H>{}) for H == hidden and returns true, or returns
 // false when hidden has no compiled kernel.
 template <class F>
 bool visit_hidden(int hidden, F&& f) {
-  switch (hidden) {
-    case 4:
-      return f(std::integral_constant<int, 4>{}), true;
-    case 8:
-      return f(std::integral_constant<int, 8>{}), true;
-    case 16:
-      return f(std::integral_constant<int, 16>{}), true;
-    case 20:
-      return f(std::integral_constant<int, 20>{}), true;
-    case 32:
-      return f(std::integral_constant<int, 32>{}), true;
-    case 40:
-      return f(std::integral_constant<int, 40>{}), true;
-    case 64:
-      return f(std::integral_constant<int, 64>{}), true;
-    default:
-      return false;
-  }
+  constexpr std::size_t n = sizeof(kSupportedHidden) / sizeof(kSupportedHidden[0]);
+  return visit_hidden_in(hidden, static_cast<F&&>(f), std::make_index_sequence<n>{});
 }
 
 }  // namespace detail

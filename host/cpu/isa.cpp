@@ -2,6 +2,7 @@
 // and this CPU have, or the one L2O_CPU_ISA names.
 #include "host/cpu/isa.hpp"
 
+#include "host/dispatch.hpp"
 #include "host/fail.hpp"
 
 #include <cstdlib>
@@ -85,11 +86,16 @@ std::vector<std::string> supported_isas() {
   return names;
 }
 
-std::vector<float> interleave_rows(const WeightLayout& layout, const std::vector<float>& phi,
-                                   int R) {
-  std::vector<float> t(phi.size());
-  for (std::size_t e = 0; e < phi.size(); ++e) t[interleaved_index(layout, e, R)] = phi[e];
-  return t;
+void KernelPhi::set(const Weights& phi, const KernelTable& kernels) {
+  const OptimizerConfig& c = phi.config();
+  detail::dispatch_hidden(c.hidden, [](auto) {});  // refuses a size without kernels
+  const WeightLayout L = phi.layout();
+  values_ = phi.values();
+  tiles_.resize(values_.size());
+  for (std::size_t e = 0; e < values_.size(); ++e)
+    tiles_[interleaved_index(L, e, kernels.tile_rows)] = values_[e];
+  args_ = {values_.data(), tiles_.data(), L, PreprocessParams::from(c),
+           c.forget_bias,  c.output_scale};
 }
 
 }  // namespace cpu

@@ -11,6 +11,7 @@
 
 #include "l2o/layout.hpp"
 #include "l2o/segment.hpp"
+#include "l2o/weights.hpp"
 #include "maths/coordinate.hpp"
 
 #include <cstddef>
@@ -81,9 +82,22 @@ const KernelTable& kernels();
 // The instruction sets this build and this CPU can run, widest first.
 std::vector<std::string> supported_isas();
 
-// phi's values with the W matrices' rows interleaved by R (StepArgs::tiles).
-std::vector<float> interleave_rows(const WeightLayout& layout, const std::vector<float>& phi,
-                                   int R);
+// phi as a KernelTable's kernels read it: its values, their copy with the W matrices' rows
+// interleaved by the table's tile_rows, and the StepArgs pointing into both (so not
+// copyable). set() refuses a hidden size without compiled kernels.
+class KernelPhi {
+ public:
+  KernelPhi() = default;
+  KernelPhi(const KernelPhi&) = delete;
+  KernelPhi& operator=(const KernelPhi&) = delete;
+  void set(const Weights& phi, const KernelTable& kernels);
+  const StepArgs& args() const { return args_; }
+  std::size_t size() const { return values_.size(); }
+
+ private:
+  std::vector<float> values_, tiles_;
+  StepArgs args_{};
+};
 
 }  // namespace cpu
 }  // namespace l2o

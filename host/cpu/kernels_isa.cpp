@@ -30,7 +30,10 @@ void step_chunk(const StepArgs& a, const Segment<S>& s, std::size_t begin, std::
   const int rows = 2 * a.layout.layers * H;
   for (std::size_t i = begin; i < full; i += kBlock) {
     const std::size_t p = i + kBlock;
-    if (p + kBlock <= full) prefetch_block(s.state + p, rows, s.n, s.theta + p, s.grad + p);
+    if (p + kBlock <= full) {
+      prefetch_rows(s.state + p, rows, s.n);
+      prefetch_coordinates(s.theta + p, s.grad + p);
+    }
     step_tile<H, S>(a, s.theta + i, s.grad + i, s.state + i, s.state + i, s.n);
   }
   if (rest == 0) return;
@@ -69,8 +72,9 @@ bool forward(const StepArgs& a, float* theta, const float* grad, const float* sr
     for (long long b = 0; b < blocks; ++b) {
       const std::size_t i = static_cast<std::size_t>(b) * kBlock;
       if (b + 1 < blocks) {
-        prefetch_block(src + i + kBlock, rows, ld, theta + i + kBlock, grad + i + kBlock);
-        prefetch_block(dst + i + kBlock, rows, ld, theta + i + kBlock, grad + i + kBlock);
+        prefetch_rows(src + i + kBlock, rows, ld);
+        prefetch_rows(dst + i + kBlock, rows, ld);
+        prefetch_coordinates(theta + i + kBlock, grad + i + kBlock);
       }
       step_tile<H, float>(a, theta + i, grad + i, src + i, dst + i, ld);
     }

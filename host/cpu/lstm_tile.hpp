@@ -34,6 +34,28 @@ constexpr int kBlock = kTileVecs * kLanes;  // coordinates per block
 
 #define L2O_UNROLL_CPU _Pragma("GCC unroll 16")
 
+// acc[q][v] += sum over i < count of w[i * ws + q] x[i * xs + v], for q < C, v < kTileVecs:
+// the register tile both products are made of (gate_product here, transpose_product in
+// lstm_tile_backward.hpp). Each of the C weights of step i is loaded once and broadcast,
+// each input vector once.
+template <int C>
+L2O_ALWAYS_INLINE void tile_fma(const float* __restrict__ w, std::size_t ws,
+                                const Pack* __restrict__ x, int xs, int count,
+                                VecF (&acc)[C][kTileVecs]) {
+  constexpr int V = kTileVecs;
+  for (int i = 0; i < count; ++i, w += ws) {
+    VecF xv[V];
+    L2O_UNROLL_CPU
+    for (int v = 0; v < V; ++v) xv[v] = x[i * xs + v].v;
+    L2O_UNROLL_CPU
+    for (int q = 0; q < C; ++q) {
+      const float wq = w[q];
+      L2O_UNROLL_CPU
+      for (int v = 0; v < V; ++v) acc[q][v] += wq * xv[v];
+    }
+  }
+}
+
 // z[r * kTileVecs + v] = b[r] + sum_k W[r][k] u[k * us + v] for the `rows` gate rows, W
 // read from its interleaved copy `tiles` (rows a multiple of kTileRows); entry k of the
 // input column is kTileVecs packs at u + k * us.
@@ -47,18 +69,7 @@ L2O_KERNEL void gate_product(const float* __restrict__ tiles, const float* __res
       L2O_UNROLL_CPU
       for (int v = 0; v < V; ++v) acc[q][v] = VecF{} + b[r0 + q];
     }
-    const float* w = tiles + static_cast<std::size_t>(r0) * K;
-    for (int k = 0; k < K; ++k, w += R) {
-      VecF x[V];
-      L2O_UNROLL_CPU
-      for (int v = 0; v < V; ++v) x[v] = u[k * us + v].v;
-      L2O_UNROLL_CPU
-      for (int q = 0; q < R; ++q) {
-        const float wq = w[q];
-        L2O_UNROLL_CPU
-        for (int v = 0; v < V; ++v) acc[q][v] += wq * x[v];
-      }
-    }
+    tile_fma<R>(tiles + static_cast<std::size_t>(r0) * K, R, u, us, K, acc);
     L2O_UNROLL_CPU
     for (int q = 0; q < R; ++q) {
       L2O_UNROLL_CPU
@@ -67,16 +78,29 @@ L2O_KERNEL void gate_product(const float* __restrict__ tiles, const float* __res
   }
 }
 
-// Asks for the `rows` state rows of the block at p (row k at p + k * ld) and its theta
-// and gradient to be brought into the cache. A block's rows are `rows` separate streams
-// n floats apart, too many for the hardware prefetchers to follow, so without this every
-// block waits on a cache miss per row (measured: 40% of the step at n = 10^5).
+// The preprocessed gradients of a block: input k of coordinate i into lane i % kLanes of
+// u[k * us + i / kLanes] (the first layer's input column), for the first `inputs` inputs.
+L2O_ALWAYS_INLINE void preprocess_block(const float* grad, const PreprocessParams& pre, int inputs,
+                                        Pack* u, int us) {
+  for (int i = 0; i < kBlock; ++i) {
+    float xi[2] = {0.0f, 0.0f};
+    preprocess(grad[i], pre, xi);
+    for (int k = 0; k < inputs; ++k) u[k * us + i / kLanes].set(i % kLanes, xi[k]);
+  }
+}
+
+// Asks for the `rows` state rows of the block at p (row k at p + k * ld) to be brought
+// into L2. A block's rows are `rows` separate streams n floats apart, too many for the
+// hardware prefetchers to follow, so without this every block waits on a cache miss per
+// row (measured: 40% of the step at n = 10^5). Into L1 they evicted the working set.
 template <class S>
-L2O_ALWAYS_INLINE void prefetch_block(const S* p, int rows, std::size_t ld, const float* theta,
-                                      const float* grad) {
+L2O_ALWAYS_INLINE void prefetch_rows(const S* p, int rows, std::size_t ld) {
   for (int k = 0; k < rows; ++k)
     for (std::size_t b = 0; b < kBlock * sizeof(S); b += 64)
       __builtin_prefetch(reinterpret_cast<const char*>(p + k * ld) + b, 1, 2);
+}
+// The same for a block's theta and gradient.
+L2O_ALWAYS_INLINE void prefetch_coordinates(const float* theta, const float* grad) {
   for (std::size_t b = 0; b < kBlock * sizeof(float); b += 64) {
     __builtin_prefetch(reinterpret_cast<const char*>(theta) + b, 1, 2);
     __builtin_prefetch(reinterpret_cast<const char*>(grad) + b, 0, 2);
@@ -92,12 +116,7 @@ L2O_ALWAYS_INLINE void step_tile(const StepArgs& a, float* theta, const float* g
   const WeightLayout& L = a.layout;
   alignas(64) Pack u[2 * H * V];  // [layer input ; h_prev], nin <= H
   alignas(64) Pack z[4 * H * V];
-  const int nin0 = L.num_inputs;
-  for (int i = 0; i < kBlock; ++i) {
-    float xi[2] = {0.0f, 0.0f};
-    preprocess(grad[i], a.pre, xi);
-    for (int k = 0; k < nin0; ++k) u[k * V + i / kLanes].set(i % kLanes, xi[k]);
-  }
+  preprocess_block(grad, a.pre, L.num_inputs, u, V);
   for (int l = 0; l < L.layers; ++l) {
     const int nin = L.layer_input(l), K = nin + H;
     const S* hs = src + static_cast<std::size_t>(2 * l) * H * ld;

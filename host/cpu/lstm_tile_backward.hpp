@@ -31,41 +31,19 @@ L2O_KERNEL void transpose_product(const float* __restrict__ W, int rows, int ldw
   constexpr int C = kTileRows, V = kTileVecs;
   int k0 = 0;
   for (; k0 + C <= K; k0 += C) {
-    VecF acc[C][V];
-    L2O_UNROLL_CPU
-    for (int q = 0; q < C; ++q) {
-      L2O_UNROLL_CPU
-      for (int v = 0; v < V; ++v) acc[q][v] = VecF{};
-    }
-    const float* w = W + k0;
-    for (int r = 0; r < rows; ++r, w += ldw) {
-      VecF x[V];
-      L2O_UNROLL_CPU
-      for (int v = 0; v < V; ++v) x[v] = dz[r * ds + v].v;
-      L2O_UNROLL_CPU
-      for (int q = 0; q < C; ++q) {
-        const float wq = w[q];
-        L2O_UNROLL_CPU
-        for (int v = 0; v < V; ++v) acc[q][v] += wq * x[v];
-      }
-    }
+    VecF acc[C][V] = {};
+    tile_fma<C>(W + k0, ldw, dz, ds, rows, acc);
     L2O_UNROLL_CPU
     for (int q = 0; q < C; ++q) {
       L2O_UNROLL_CPU
       for (int v = 0; v < V; ++v) du[(k0 + q) * V + v].v = acc[q][v];
     }
   }
-  for (; k0 < K; ++k0) {
-    VecF acc[V];
+  for (; k0 < K; ++k0) {  // the last K % C columns
+    VecF acc[1][V] = {};
+    tile_fma<1>(W + k0, ldw, dz, ds, rows, acc);
     L2O_UNROLL_CPU
-    for (int v = 0; v < V; ++v) acc[v] = VecF{};
-    for (int r = 0; r < rows; ++r) {
-      const float wr = W[r * ldw + k0];
-      L2O_UNROLL_CPU
-      for (int v = 0; v < V; ++v) acc[v] += wr * dz[r * ds + v].v;
-    }
-    L2O_UNROLL_CPU
-    for (int v = 0; v < V; ++v) du[k0 * V + v].v = acc[v];
+    for (int v = 0; v < V; ++v) du[k0 * V + v].v = acc[0][v];
   }
 }
 
@@ -180,13 +158,7 @@ class TileBackward {
     const std::size_t ld = b.ld;
     const float* grad = b.grads + static_cast<std::size_t>(t) * ld + i0;
     const float* st = b.states + static_cast<std::size_t>(t) * b.state_dim * ld + i0;
-    Pack* u0 = u_at(0, t);
-    const int nin0 = L_.num_inputs;
-    for (int i = 0; i < kBlock; ++i) {
-      float xi[2] = {0.0f, 0.0f};
-      preprocess(grad[i], a_.pre, xi);
-      for (int k = 0; k < nin0; ++k) u0[k * TV_ + i / kLanes].set(i % kLanes, xi[k]);
-    }
+    preprocess_block(grad, a_.pre, L_.num_inputs, u_at(0, t), TV_);
     alignas(64) Pack z[4 * H * V];
     for (int l = 0; l < L_.layers; ++l) {
       const int nin = L_.layer_input(l), K = nin + H;

@@ -5,7 +5,6 @@
 #include "host/cpu/chunks.hpp"
 #include "host/cpu/cpu.hpp"
 #include "host/cpu/isa.hpp"
-#include "host/dispatch.hpp"
 
 #include <cstring>
 #include <vector>
@@ -18,14 +17,7 @@ class CpuStep final : public StepBackend {
  public:
   explicit CpuStep(const Weights& phi) : kernels_(cpu::kernels()) { set_weights(phi); }
 
-  void set_weights(const Weights& phi) override {
-    const OptimizerConfig& c = phi.config();
-    dispatch_hidden(c.hidden, [](auto) {});  // refuses a size without kernels
-    phi_ = phi.values();
-    tiles_ = cpu::interleave_rows(phi.layout(), phi_, kernels_.tile_rows);
-    args_ = {phi_.data(),   tiles_.data(), phi.layout(), PreprocessParams::from(c),
-             c.forget_bias, c.output_scale};
-  }
+  void set_weights(const Weights& phi) override { phi_.set(phi, kernels_); }
 
   void zero(void* data, std::size_t bytes, Stream) override { std::memset(data, 0, bytes); }
 
@@ -51,17 +43,16 @@ class CpuStep final : public StepBackend {
         f32.push_back({r.theta, r.grad, static_cast<float*>(r.state), r.n});
     }
     if (format == StateFormat::kBFloat16)
-      kernels_.step_bf16(args_, bf16.data(), chunks.data(), chunks.size());
+      kernels_.step_bf16(phi_.args(), bf16.data(), chunks.data(), chunks.size());
     else
-      kernels_.step_f32(args_, f32.data(), chunks.data(), chunks.size());
+      kernels_.step_f32(phi_.args(), f32.data(), chunks.data(), chunks.size());
   }
 
   bool last_step_skipped() override { return skipped_; }
 
  private:
   const cpu::KernelTable& kernels_;
-  std::vector<float> phi_, tiles_;
-  cpu::StepArgs args_{};
+  cpu::KernelPhi phi_;
   bool skipped_ = false;
 };
 

@@ -3,7 +3,6 @@
 // accumulated per slice of the coordinates (kernels of host/cpu/isa.hpp).
 #include "host/cpu/cpu.hpp"
 #include "host/cpu/isa.hpp"
-#include "host/dispatch.hpp"
 
 #include "l2o/error.hpp"
 
@@ -34,14 +33,7 @@ class CpuUnroll final : public UnrollBackend {
   Device device() const override { return Device::kCpu; }
   Stream stream() const override { return nullptr; }
 
-  void set_weights(const Weights& phi) override {
-    const OptimizerConfig& c = phi.config();
-    dispatch_hidden(c.hidden, [](auto) {});  // refuses a size without kernels
-    phi_ = phi;
-    tiles_ = cpu::interleave_rows(phi_.layout(), phi_.values(), kernels_.tile_rows);
-    args_ = {phi_.data(),   tiles_.data(), phi_.layout(), PreprocessParams::from(c),
-             c.forget_bias, c.output_scale};
-  }
+  void set_weights(const Weights& phi) override { phi_.set(phi, kernels_); }
 
   float* theta() override { return theta_.data(); }
   float* grad_slot(int t) override { return grads_.data() + t * ld_; }
@@ -55,8 +47,8 @@ class CpuUnroll final : public UnrollBackend {
   void reset_state() override { std::fill(state_slot(0), state_slot(1), 0.0f); }
 
   void forward_step(int t) override {
-    kernels_.forward(args_, theta_.data(), grad_slot(t), state_slot(t), state_slot(t + 1), ld_,
-                     ld_);
+    kernels_.forward(phi_.args(), theta_.data(), grad_slot(t), state_slot(t), state_slot(t + 1),
+                     ld_, ld_);
   }
 
   void enqueue_backward() override { backward(dphi_); }
@@ -87,7 +79,7 @@ class CpuUnroll final : public UnrollBackend {
     // The backward and the per-slice phi accumulation, interleaved block by block, count as
     // the backward; the sum over slices as the reduction.
     mark_begin(kPhaseBackward);
-    const cpu::BackwardArgs a{args_,          ld_,   sd_,   T_, omega_.data(), grads_.data(),
+    const cpu::BackwardArgs a{phi_.args(),    ld_,   sd_,   T_, omega_.data(), grads_.data(),
                               states_.data(), count, slices};
     kernels_.backward(a, sums.data());
     mark_end(kPhaseBackward);
@@ -105,9 +97,8 @@ class CpuUnroll final : public UnrollBackend {
   std::size_t n_, ld_, sd_ = 0;
   int T_;
   std::vector<float> omega_;
-  Weights phi_;
-  cpu::StepArgs args_{};
-  std::vector<float> tiles_, theta_, grads_, states_, losses_, dphi_;
+  cpu::KernelPhi phi_;
+  std::vector<float> theta_, grads_, states_, losses_, dphi_;
 };
 
 }  // namespace
