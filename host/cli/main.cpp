@@ -188,31 +188,22 @@ int cmd_train(int argc, char** argv) {
   o.resume = a.flag("resume");
   if (!o.resume) refuse_overwrite(o.out, a.flag("force"));
   const Device device = resolve(o.device);
-  // Under mpirun: this process is one rank; rank 0 alone speaks and writes.
+  // Under mpirun: this process is one rank; rank 0 alone speaks and writes (train()
+  // refuses a meta-batch smaller than the ranks).
   std::unique_ptr<MpiJob> job = join_mpi_job();
   o.collective = job.get();
-  if (job && job->size() > 1 && o.meta_batch < job->size())
-    usage_fail("train: --meta-batch ", o.meta_batch, " is smaller than the ", job->size(),
-               " MPI ranks: every rank needs an optimizee of each meta-batch");
-  if (job && job->rank() > 0) {
-    announce_rank(*job);
-    try {
-      train(config, *family, o, {});
-    } catch (const std::exception& e) {
-      job->abort(2, e.what());
-    }
-    return 0;
-  }
   if (job) announce_rank(*job);
-
-  std::cerr << "l2o train: " << family->describe() << "\n  optimizer: " << describe(config)
-            << "\n  " << o.epochs << " optimizees x " << o.steps << " steps, unroll " << o.unroll
-            << ", meta Adam lr " << o.adam.lr;
-  if (o.meta_batch > 1) std::cerr << ", meta-batch " << o.meta_batch;
-  if (job) std::cerr << ", " << job->size() << " MPI ranks";
-  if (o.lr_final > 0) std::cerr << " -> " << o.lr_final;
-  if (!o.init.empty()) std::cerr << ", from " << o.init;
-  std::cerr << ", device " << to_string(device) << (o.resume ? ", resuming" : "") << "\n";
+  const bool speaks = !job || job->rank() == 0;
+  if (speaks) {
+    std::cerr << "l2o train: " << family->describe() << "\n  optimizer: " << describe(config)
+              << "\n  " << o.epochs << " optimizees x " << o.steps << " steps, unroll " << o.unroll
+              << ", meta Adam lr " << o.adam.lr;
+    if (o.meta_batch > 1) std::cerr << ", meta-batch " << o.meta_batch;
+    if (job) std::cerr << ", " << job->size() << " MPI ranks";
+    if (o.lr_final > 0) std::cerr << " -> " << o.lr_final;
+    if (!o.init.empty()) std::cerr << ", from " << o.init;
+    std::cerr << ", device " << to_string(device) << (o.resume ? ", resuming" : "") << "\n";
+  }
   const bool tty = ::isatty(STDERR_FILENO);
   // OUT.log.jsonl: one JSON object per validation (appended on --resume), for plots and
   // scripts: epoch, meta-loss, validation score, best, learning rate, seconds.
@@ -268,11 +259,12 @@ int cmd_train(int argc, char** argv) {
   };
   TrainSummary s;
   try {
-    s = train(config, *family, o, report);
+    s = speaks ? train(config, *family, o, report) : train(config, *family, o);
   } catch (const std::exception& e) {
-    if (job) job->abort(2, e.what());
+    if (job) job->abort(2, e.what());  // ends every rank: none is left waiting
     throw;
   }
+  if (!speaks) return 0;
   std::cout << "trained " << s.epochs_run << " epochs in " << std::fixed << std::setprecision(1)
             << s.seconds << " s; best validation log10 mean final loss " << std::setprecision(3)
             << s.best_validation << " at epoch " << s.best_epoch << "; wrote " << o.out << "\n";
