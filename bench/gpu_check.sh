@@ -7,7 +7,8 @@
 #   dependencies, build (-lineinfo, ninja when present), device probe, the whole test
 #   suite, compute-sanitizer (memcheck, racecheck, synccheck, initcheck) on the GPU tests,
 #   the GPU benchmark beside PyTorch on the same card (bench/compare_gpu.sh), a short
-#   meta-training of the quadratic and of the Fashion-MNIST MLP on the GPU, the Python
+#   meta-training of the quadratic and of the Fashion-MNIST MLP on the GPU, the NCCL
+#   exchange of data-parallel meta-training as one rank (phi equal to the host's), the Python
 #   package's tests and torch optimizer benchmark (where python3 has nanobind, scikit-build-core,
 #   torch and pytest), the CPU step benchmark.
 # Full logs go to OUTDIR; the summary table is printed last (and is OUTDIR/summary.txt).
@@ -176,6 +177,25 @@ for problem in quadratic mlp; do
   [ $rc = 0 ] && record "$name" ok "$(grep -E '^trained' "$out/train-$problem.log" | cut -c1-120)" ||
     record "$name" FAILED "exit $rc: $(tail -1 "$out/train-$problem.log" | cut -c1-120)"
 done
+
+# --- the NCCL exchange of data-parallel meta-training, as one rank ----------------------------
+# The same meta-batch of 4 with the gradients exchanged on the host and through NCCL (kept on
+# the GPU): the two phi files must be equal, byte for byte (docs/scaling.md).
+name="NCCL exchange, one rank (GPU)"
+if needs_device "$name"; then
+  if ! grep -q 'NCCL exchange ON' "$out/build.log"; then
+    record "$name" skipped "built without NCCL ($(grep -o 'NCCL exchange.*' "$out/build.log" | head -1))"
+  elif run_stage "$name" 60 "$out/nccl.log" bash -c '
+      set -e
+      for e in host nccl; do
+        "$0/l2o" train --problem quadratic --epochs 16 --eval-every 8 --validation 4 \
+          --meta-batch 4 --device cuda --exchange $e --meta-lr 0.01 --out "$1/nccl-$e.l2o" --force
+      done
+      cmp "$1/nccl-host.l2o" "$1/nccl-nccl.l2o" && echo "phi files equal"' "$build" "$out"; then
+    [ $rc = 0 ] && record "$name" ok "$(grep -o 'exchanged: nccl' "$out/nccl.log"); phi equal to the host exchange's" ||
+      record "$name" FAILED "exit $rc: $(tail -1 "$out/nccl.log" | cut -c1-120)"
+  fi
+fi
 
 # --- Python package: pytest (its CUDA tests) and the torch optimizer benchmark --------------
 name="Python package + pytest + torch bench"

@@ -86,6 +86,23 @@ l2o_deps() {
     export LD_LIBRARY_PATH="$libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   fi
   [ "$only" = 1 ] && L2O_DEPS_CMAKE+=("-DCMAKE_IGNORE_PREFIX_PATH=/usr;/usr/local")
+  # NCCL (the GPU exchange of data-parallel meta-training): the CUDA toolkit's, else the
+  # nvidia-nccl Python wheel's (nvidia/nccl/{include,lib}); optional: without it the build
+  # leaves the NCCL exchange out and its test skips.
+  local nccl_root=""
+  if ! compgen -G "/usr/local/cuda/include/nccl.h" >/dev/null && [ ! -f /usr/include/nccl.h ]; then
+    nccl_root=$("${PYTHON:-python3}" -c 'import nvidia.nccl, os; print(os.path.dirname(nvidia.nccl.__file__) if nvidia.nccl.__file__ else list(nvidia.nccl.__path__)[0])' 2>/dev/null || true)
+    [ -n "$nccl_root" ] && [ ! -f "$nccl_root/include/nccl.h" ] && nccl_root=""
+  fi
+  if [ -n "$nccl_root" ]; then
+    L2O_DEPS_CMAKE+=("-DL2O_NCCL_ROOT=$nccl_root")
+    export LD_LIBRARY_PATH="$nccl_root/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    L2O_DEPS_REPORT+="nccl python-wheel; "
+  elif compgen -G "/usr/local/cuda/include/nccl.h" >/dev/null || [ -f /usr/include/nccl.h ]; then
+    L2O_DEPS_REPORT+="nccl system; "
+  else
+    L2O_DEPS_REPORT+="nccl absent (optional); "
+  fi
   case $L2O_DEPS_REPORT in *missing*) return 2 ;; esac
   return 0
 }

@@ -87,6 +87,8 @@ class UnrollBackend {
   virtual void enqueue_backward() = 0;
   // That dL/dphi, to the host (resized to phi's size); synchronises.
   virtual void meta_gradient(std::vector<float>& dphi) = 0;
+  // Where enqueue_backward leaves dL/dphi (backend memory, phi's size floats).
+  virtual const float* meta_gradient_data() const = 0;
   virtual std::vector<float> losses(int first, int count) = 0;  // host copy; synchronises
   virtual void carry_over() = 0;  // slot T -> slot 0 (state and gradient)
   // count floats from src (host memory, or backend memory) to dst (backend memory),

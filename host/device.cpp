@@ -59,6 +59,45 @@ bool cuda_available(std::string* why) {
 #endif
 }
 
+int cuda_device_count() {
+#if L2O_WITH_CUDA
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return 0;
+  }
+  return count;
+#else
+  return 0;
+#endif
+}
+
+int cuda_device() {
+#if L2O_WITH_CUDA
+  int d = 0;
+  if (cudaGetDevice(&d) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return -1;
+  }
+  return d;
+#else
+  return -1;
+#endif
+}
+
+void set_cuda_device(int index) {
+#if L2O_WITH_CUDA
+  const int count = cuda_device_count();
+  if (index < 0 || index >= count)
+    fail("CUDA device ", index, ": expected 0 .. ", count - 1, " (", count, " usable devices)");
+  const cudaError_t e = cudaSetDevice(index);
+  if (e != cudaSuccess) fail("cudaSetDevice(", index, ") failed: ", cudaGetErrorString(e));
+#else
+  fail("CUDA device ", index,
+       ": l2o was built without CUDA (L2O_CUDA=OFF or no nvcc at configure time)");
+#endif
+}
+
 Device resolve(Device d) {
   if (d == Device::kCpu) return d;
   std::string why;

@@ -10,6 +10,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <condition_variable>
 #include <cstring>
@@ -213,7 +214,7 @@ TEST_F(TrainTest, RanksComputeWhatOneProcessComputes) {
   TrainOptions one = options(8, 4);
   one.meta_batch = 4;
   one.out = path("one.l2o");
-  train(cfg_, *family_, one);
+  EXPECT_EQ(train(cfg_, *family_, one).exchange, "host");
 
   for (int R : {2, 3}) {
     ThreadRanks ranks(R);
@@ -250,6 +251,75 @@ TEST_F(TrainTest, RanksComputeWhatOneProcessComputes) {
   EXPECT_NE(load_weights(path("b1.l2o")).values(), load_weights(path("one.l2o")).values());
 }
 
+// The NCCL exchange keeps the meta-gradients on the GPUs and gives the host exchange's phi,
+// bit for bit: checked with one GPU through its code path as one rank, and with two or
+// more as thread ranks, one GPU each. Ranks sharing a GPU: refused for nccl, the host
+// exchange for auto.
+TEST_F(TrainTest, NcclExchangeGivesTheHostExchangesPhi) {
+  std::string why;
+  if (!cuda_available(&why)) GTEST_SKIP() << "no usable CUDA device: " << why;
+  if (!L2O_WITH_NCCL) GTEST_SKIP() << "l2o was built without NCCL";
+  TrainOptions host = options(8, 4);
+  host.device = Device::kCuda;
+  host.meta_batch = 4;
+  host.exchange = Exchange::kHost;
+  host.out = path("host.l2o");
+  EXPECT_EQ(train(cfg_, *family_, host).exchange, "host");
+  TrainOptions nccl = host;
+  nccl.exchange = Exchange::kNccl;
+  nccl.out = path("nccl.l2o");
+  EXPECT_EQ(train(cfg_, *family_, nccl).exchange, "nccl");
+  auto expect_same = [&](const std::string& out, const std::string& what) {
+    EXPECT_EQ(load_weights(out).values(), load_weights(host.out).values()) << what;
+    const Checkpoint got = load_checkpoint(out + ".train"),
+                     want = load_checkpoint(host.out + ".train");
+    EXPECT_EQ(got.sections.at("ADAM"), want.sections.at("ADAM")) << what;
+    EXPECT_EQ(got.sections.at("TRNR"), want.sections.at("TRNR")) << what;
+  };
+  expect_same(nccl.out, "one rank over NCCL");
+
+  // R thread ranks on the GPUs `gpu(r)` with exchange `e`: their exchange, or the error.
+  auto run_ranks = [&](int R, auto gpu, Exchange e, const std::string& out) {
+    ThreadRanks ranks(R);
+    std::vector<std::unique_ptr<ThreadRanks::Rank>> comm;
+    for (int r = 0; r < R; ++r) comm.push_back(std::make_unique<ThreadRanks::Rank>(ranks, r));
+    std::vector<std::string> result(R);
+    std::vector<std::thread> threads;
+    for (int r = 0; r < R; ++r)
+      threads.emplace_back([&, r] {
+        TrainOptions o = host;
+        o.exchange = e;
+        o.out = out;
+        o.collective = comm[r].get();
+        try {
+          set_cuda_device(gpu(r));
+          result[r] = train(cfg_, *family_, o).exchange;
+        } catch (const std::exception& ex) {
+          result[r] = ex.what();
+        }
+      });
+    for (std::thread& t : threads) t.join();
+    return result;
+  };
+  const auto first = [](int) { return 0; };
+  for (const std::string& r : run_ranks(2, first, Exchange::kNccl, path("shared.l2o")))
+    EXPECT_NE(r.find("ranks 0 and 1 share the GPU"), std::string::npos) << r;
+  for (const std::string& r : run_ranks(2, first, Exchange::kAuto, path("auto.l2o")))
+    EXPECT_EQ(r, "host");
+  expect_same(path("auto.l2o"), "two ranks on one GPU, host exchange");
+
+  const int gpus = cuda_device_count();
+  if (gpus < 2)
+    GTEST_SKIP() << "one rank checked through the NCCL path; ranks on GPUs of their own need "
+                    "two GPUs, this machine has "
+                 << gpus;
+  const int R = std::min(gpus, 4);
+  for (const std::string& r : run_ranks(
+           R, [](int r) { return r; }, Exchange::kAuto, path("ranks.l2o")))
+    EXPECT_EQ(r, "nccl");
+  expect_same(path("ranks.l2o"), std::to_string(R) + " ranks over NCCL");
+}
+
 TEST_F(TrainTest, MetaBatchesAndRanksAreChecked) {
   TrainOptions o = options(4, 2);
   o.meta_batch = 0;
@@ -277,6 +347,17 @@ TEST_F(TrainTest, MetaBatchesAndRanksAreChecked) {
   EXPECT_THROW(train(cfg_, *family_, o), Error);
   o.meta_batch = 2;
   EXPECT_EQ(train(cfg_, *family_, o).epochs_run, 2);
+  // The NCCL exchange needs GPUs (and a build with NCCL).
+  o = options(2, 2);
+  o.exchange = Exchange::kNccl;
+  try {
+    train(cfg_, *family_, o);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("exchange nccl"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(to_string(parse_exchange("nccl")), "nccl");
+  EXPECT_THROW(parse_exchange("mpi"), Error);
 }
 
 }  // namespace

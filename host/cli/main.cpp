@@ -73,7 +73,11 @@ OptionTable train_options() {
             "decay the meta learning rate geometrically to LR over the epochs"},
            {"clip", "C", "0: none", "clip the meta-gradient's norm to C"},
            {"omega", "w1,...,wT", "all 1", "weights of the unroll's losses"},
-           {"device", "auto|cpu|cuda", "auto", "where to train"},
+           {"device", "auto|cpu|cuda", "auto",
+            "where to train (under mpirun, a rank trains on GPU local-rank mod GPUs)"},
+           {"exchange", "auto|host|nccl", "auto",
+            "how ranks exchange meta-gradients: nccl keeps them on the GPUs (auto: when every "
+            "rank has a GPU of its own)"},
            {"seed", "S", text(o.seed), "phi's initialisation and the training optimizees"},
            {"eval-every", "N", text(o.eval_every), "epochs between validations"},
            {"validation", "N", text(o.validation_optimizees), "validation optimizees"},
@@ -136,10 +140,13 @@ OutputInit parse_output_init(const Args& a) {
   usage_fail("--output-init '", v, "', expected random or zero");
 }
 
-// "l2o train: rank R of N (pid P)" in one write, so that the ranks' lines do not mix.
-void announce_rank(const MpiJob& job) {
+// "l2o train: rank R of N (pid P)[ on GPU G]" in one write, so that the ranks' lines do
+// not mix.
+void announce_rank(const MpiJob& job, int gpu) {
   std::ostringstream os;
-  os << "l2o train: rank " << job.rank() << " of " << job.size() << " (pid " << ::getpid() << ")\n";
+  os << "l2o train: rank " << job.rank() << " of " << job.size() << " (pid " << ::getpid() << ")";
+  if (gpu >= 0) os << " on GPU " << gpu;
+  os << "\n";
   std::cerr << os.str() << std::flush;
 }
 
@@ -187,12 +194,19 @@ int cmd_train(int argc, char** argv) {
   o.validation_optimizees = a.integer<int>("validation", o.validation_optimizees, 1);
   o.resume = a.flag("resume");
   if (!o.resume) refuse_overwrite(o.out, a.flag("force"));
-  const Device device = resolve(o.device);
+  o.exchange = parse_exchange(a.str("exchange", "auto"));
   // Under mpirun: this process is one rank; rank 0 alone speaks and writes (train()
-  // refuses a meta-batch smaller than the ranks).
+  // refuses a meta-batch smaller than the ranks). A rank that may train on CUDA takes the
+  // GPU of its rank on its host (mod the GPUs), before any CUDA work.
   std::unique_ptr<MpiJob> job = join_mpi_job();
   o.collective = job.get();
-  if (job) announce_rank(*job);
+  int gpu = -1;
+  if (job && o.device != Device::kCpu && cuda_device_count() > 0) {
+    gpu = job->local_rank() % cuda_device_count();
+    set_cuda_device(gpu);
+  }
+  const Device device = resolve(o.device);
+  if (job) announce_rank(*job, device == Device::kCuda ? gpu : -1);
   const bool speaks = !job || job->rank() == 0;
   if (speaks) {
     std::cerr << "l2o train: " << family->describe() << "\n  optimizer: " << describe(config)
@@ -267,7 +281,10 @@ int cmd_train(int argc, char** argv) {
   if (!speaks) return 0;
   std::cout << "trained " << s.epochs_run << " epochs in " << std::fixed << std::setprecision(1)
             << s.seconds << " s; best validation log10 mean final loss " << std::setprecision(3)
-            << s.best_validation << " at epoch " << s.best_epoch << "; wrote " << o.out << "\n";
+            << s.best_validation << " at epoch " << s.best_epoch << "; wrote " << o.out;
+  if (job || o.exchange != Exchange::kAuto)
+    std::cout << " (meta-gradients exchanged: " << s.exchange << ")";
+  std::cout << "\n";
   return 0;
 }
 

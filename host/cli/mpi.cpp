@@ -41,6 +41,12 @@ class WorldJob final : public MpiJob {
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
     MPI_Comm_size(MPI_COMM_WORLD, &size_);
+    // The ranks sharing this host's memory: this rank's place among them.
+    MPI_Comm host;
+    check(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &host),
+          "MPI_Comm_split_type");
+    MPI_Comm_rank(host, &local_rank_);
+    MPI_Comm_free(&host);
   }
   ~WorldJob() override {
     int done = 0;
@@ -48,6 +54,7 @@ class WorldJob final : public MpiJob {
     if (!done) MPI_Finalize();
   }
   int rank() const override { return rank_; }
+  int local_rank() const override { return local_rank_; }
   int size() const override { return size_; }
   void allgather(const void* in, std::size_t bytes, void* out) override {
     if (bytes > static_cast<std::size_t>(INT32_MAX)) fail("MPI_Allgather of ", bytes, " bytes");
@@ -64,7 +71,7 @@ class WorldJob final : public MpiJob {
   }
 
  private:
-  int rank_ = 0, size_ = 1;
+  int rank_ = 0, size_ = 1, local_rank_ = 0;
 };
 #endif
 

@@ -12,6 +12,8 @@ namespace l2o::cli {
 class MpiJob : public Collective {
  public:
   virtual ~MpiJob() = default;
+  // This rank among the ranks on its host (0 .. ranks on the host - 1): which GPU it takes.
+  virtual int local_rank() const = 0;
   // Ends every rank of the job with `code` after printing `message` (on this rank): an
   // error on one rank must not leave the others waiting in a collective call.
   [[noreturn]] virtual void abort(int code, const std::string& message) = 0;

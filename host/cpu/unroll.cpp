@@ -53,6 +53,7 @@ class CpuUnroll final : public UnrollBackend {
 
   void enqueue_backward() override { backward(dphi_); }
   void meta_gradient(std::vector<float>& dphi) override { dphi = dphi_; }
+  const float* meta_gradient_data() const override { return dphi_.data(); }
 
   std::vector<float> losses(int first, int count) override {
     return {losses_.begin() + first, losses_.begin() + first + count};

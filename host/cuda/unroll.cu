@@ -207,6 +207,8 @@ class CudaUnroll final : public UnrollBackend {
     L2O_CUDA_CHECK(cudaStreamSynchronize(stream_));
   }
 
+  const float* meta_gradient_data() const override { return dphi_.data(); }
+
   std::vector<float> losses(int first, int count) override {
     std::vector<float> out(count);
     L2O_CUDA_CHECK(cudaMemcpyAsync(out.data(), loss_slot(first), count * sizeof(float),

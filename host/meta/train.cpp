@@ -1,6 +1,7 @@
 #include "l2o/train.hpp"
 
 #include "host/fail.hpp"
+#include "host/meta/exchange.hpp"
 #include "host/nvtx.hpp"
 #include "l2o/checkpoint.hpp"
 #include "l2o/error.hpp"
@@ -139,16 +140,26 @@ RunResult split_validation(const Weights& phi, const ProblemFamily& family, cons
   return r;
 }
 
-// One optimizee's unroll as a rank reports it to the others: its status, its weighted
-// unroll loss and its dL/dphi.
-enum MemberStatus : std::int32_t { kIdle = 0, kStepped = 1, kDiverged = 2 };
-struct MemberHeader {
-  std::int32_t status;
-  std::int32_t pad;
-  double loss;
-};
-
 }  // namespace
+
+std::string to_string(Exchange e) {
+  switch (e) {
+    case Exchange::kAuto:
+      return "auto";
+    case Exchange::kHost:
+      return "host";
+    case Exchange::kNccl:
+      return "nccl";
+  }
+  return "?";
+}
+
+Exchange parse_exchange(const std::string& name) {
+  if (name == "auto") return Exchange::kAuto;
+  if (name == "host") return Exchange::kHost;
+  if (name == "nccl") return Exchange::kNccl;
+  fail("exchange '", name, "': expected auto, host or nccl");
+}
 
 RunResult validation_run(const Weights& phi, const ProblemFamily& family, int steps, int count,
                          std::uint64_t base, Device device) {
@@ -245,10 +256,10 @@ TrainSummary train(const OptimizerConfig& config, const ProblemFamily& family,
         std::make_unique<Unroller>(phi, fs[0]->size(), o.unroll, fs[0]->device(), o.omega));
   const Device device = unrollers[0]->device();
   const std::size_t count = phi.size();
-  // The exchange: per member slot a header and count floats of dL/dphi.
-  const std::size_t slot = sizeof(MemberHeader) + count * sizeof(float);
-  std::vector<unsigned char> send(per_rank * slot), all(static_cast<std::size_t>(R) * send.size());
-  std::vector<double> sum(count);
+  // Declared after the unrollers: it uses the first one's stream, and goes first.
+  const std::unique_ptr<detail::GradientExchange> exchange =
+      detail::make_exchange(o, device, per_rank, count, unrollers[0]->stream());
+  std::vector<detail::MemberHeader> headers;
   std::vector<float> dphi;
   std::vector<char> active(mine.size());
   double loss_sum = 0.0;
@@ -270,11 +281,13 @@ TrainSummary train(const OptimizerConfig& config, const ProblemFamily& family,
       unrollers[i]->start(*fs[i]);
     }
     for (int u = 0; u < o.steps / o.unroll; ++u) {
-      // Unroll this rank's optimizees and pack what the others need.
-      std::fill(send.begin(), send.end(), 0);
+      // Unroll this rank's optimizees and put them in its slots.
+      exchange->clear();
       for (std::size_t i = 0; i < mine.size(); ++i) {
         if (!active[i]) continue;
-        const std::vector<float> losses = unrollers[i]->unroll(*fs[i], &dphi);
+        const std::vector<float> losses = exchange->on_device()
+                                              ? unrollers[i]->unroll_keep_gradient(*fs[i])
+                                              : unrollers[i]->unroll(*fs[i], &dphi);
         double L = 0.0;
         bool finite = true;
         for (int t = 0; t < o.unroll; ++t) {
@@ -282,42 +295,22 @@ TrainSummary train(const OptimizerConfig& config, const ProblemFamily& family,
           L += w * losses[t];
           finite = finite && std::isfinite(losses[t]);
         }
-        for (float g : dphi) finite = finite && std::isfinite(g);
-        MemberHeader h{finite ? kStepped : kDiverged, 0, L};
-        unsigned char* p = send.data() + i * slot;
-        std::memcpy(p, &h, sizeof h);
-        if (finite) std::memcpy(p + sizeof h, dphi.data(), count * sizeof(float));
-        // A diverged optimizee is dropped for the rest of its steps, as with one.
-        if (!finite) active[i] = 0;
+        exchange->put(static_cast<int>(i), {finite ? detail::kStepped : detail::kDiverged, 0, L},
+                      exchange->on_device() ? unrollers[i]->meta_gradient() : dphi.data());
       }
-      const unsigned char* got = send.data();
-      if (o.collective) {
-        o.collective->allgather(send.data(), send.size(), all.data());
-        got = all.data();
-      }
-      // Sum the meta-batch's gradients in optimizee order (member m is slot m / R of rank
-      // m % R): the same sum on every rank and for any number of ranks.
-      std::fill(sum.begin(), sum.end(), 0.0);
-      int stepped = 0;
+      // The mean gradient of the batch's members that stepped, summed in optimizee order:
+      // the same on every rank and for any number of ranks.
+      const int stepped = exchange->reduce(group, headers, dphi);
       for (int m = 0; m < group; ++m) {
-        const unsigned char* p = got + (static_cast<std::size_t>(m % R) * per_rank + m / R) * slot;
-        MemberHeader h;
-        std::memcpy(&h, p, sizeof h);
-        if (h.status == kDiverged) ++st.skipped;
-        if (h.status != kStepped) continue;
-        const float* g = reinterpret_cast<const float*>(p + sizeof h);
-        for (std::size_t e = 0; e < count; ++e) {
-          float v;
-          std::memcpy(&v, g + e, sizeof v);
-          sum[e] += v;
-        }
-        ++stepped;
-        loss_sum += h.loss;
+        if (headers[m].status == detail::kDiverged) ++st.skipped;
+        if (headers[m].status != detail::kStepped) continue;
+        loss_sum += headers[m].loss;
         ++loss_count;
       }
+      // A diverged optimizee is dropped for the rest of its steps, as with one.
+      for (std::size_t i = 0; i < mine.size(); ++i)
+        if (active[i] && headers[mine[i]].status == detail::kDiverged) active[i] = 0;
       if (stepped == 0) break;  // every optimizee of the batch diverged: the next batch
-      dphi.resize(count);
-      for (std::size_t e = 0; e < count; ++e) dphi[e] = static_cast<float>(sum[e] / stepped);
       {
         L2O_NVTX_RANGE("l2o meta step");
         adam.step(phi.values(), dphi);
@@ -374,6 +367,7 @@ TrainSummary train(const OptimizerConfig& config, const ProblemFamily& family,
   s.epochs_run = run;
   s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   s.skipped = static_cast<long long>(st.skipped);
+  s.exchange = exchange->name();
   return s;
 }
 

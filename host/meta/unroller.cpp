@@ -214,18 +214,34 @@ void Unroller::restart_unroll() {
 }
 
 std::vector<float> Unroller::unroll(Optimizee& f, std::vector<float>* dphi) {
+  return run_unroll(f, dphi != nullptr, dphi);
+}
+
+std::vector<float> Unroller::unroll_keep_gradient(Optimizee& f) {
+  return run_unroll(f, true, nullptr);
+}
+
+const float* Unroller::meta_gradient() const {
+  return session_.backend_->meta_gradient_data();
+}
+
+Stream Unroller::stream() const {
+  return session_.stream();
+}
+
+std::vector<float> Unroller::run_unroll(Optimizee& f, bool backward, std::vector<float>* dphi) {
   L2O_NVTX_RANGE("l2o unroll");
   check_optimizee(f, n_, device());
   if (starts_ == 0) fail("Unroller: unroll() before start()");
   restart_unroll();
   detail::UnrollBackend& b = *session_.backend_;
   if (graphs_ && b.supports_graphs() && f.graph_capturable()) {
-    const int with_backward = dphi != nullptr;
+    const int with_backward = backward;
     if (graph_start_ != starts_ || graph_with_backward_ != with_backward) {
       L2O_NVTX_RANGE("l2o capture unroll");
       b.begin_capture();
       try {
-        enqueue_unroll(session_, b, f, dphi != nullptr, nullptr);
+        enqueue_unroll(session_, b, f, backward, nullptr);
       } catch (...) {
         b.abort_capture();
         graph_with_backward_ = -1;
@@ -241,7 +257,7 @@ std::vector<float> Unroller::unroll(Optimizee& f, std::vector<float>* dphi) {
     }
     b.replay();
   } else {
-    enqueue_unroll(session_, b, f, dphi != nullptr, nullptr);
+    enqueue_unroll(session_, b, f, backward, nullptr);
   }
   return finish_unroll(dphi);
 }

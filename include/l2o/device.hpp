@@ -35,6 +35,17 @@ L2O_API std::string cpu_isa();
 // The instruction sets this build has and this CPU runs, widest first.
 L2O_API std::vector<std::string> cpu_isas();
 
+// CUDA devices this process can use: 0 in a build without CUDA or on a machine without a
+// usable device.
+L2O_API int cuda_device_count();
+// The calling host thread's current CUDA device (the one l2o's CUDA objects created on this
+// thread use), -1 in a build without CUDA.
+L2O_API int cuda_device();
+// Makes device `index` (0 .. cuda_device_count() - 1) the calling thread's current CUDA
+// device; throws l2o::Error naming the index and the count otherwise. One rank per GPU of
+// a data-parallel job calls it before train() (the command line does: docs/scaling.md).
+L2O_API void set_cuda_device(int index);
+
 // kAuto resolved to the backend that would be used; kCuda checked to be usable (throws
 // l2o::Error with the reason otherwise).
 L2O_API Device resolve(Device d);

@@ -130,6 +130,15 @@ class L2O_API Unroller {
   // f(theta_1..theta_T) (host). Synchronises with the device once, at the end.
   std::vector<float> unroll(Optimizee& f, std::vector<float>* dphi);
 
+  // unroll() with dL/dphi computed into backend memory and not copied to the host: it
+  // stays at meta_gradient() (phi's size floats; device memory on CUDA, on stream()) until
+  // the next unroll, for a caller that exchanges it on the device (train() over NCCL:
+  // docs/scaling.md). Returns f(theta_1..theta_T) (host), having synchronised as unroll().
+  std::vector<float> unroll_keep_gradient(Optimizee& f);
+  const float* meta_gradient() const;
+  // The stream the unroller's work runs on (CUDA; nullptr on the CPU).
+  Stream stream() const;
+
   // unroll() with each phase timed (CUDA events on the GPU, a steady clock on the CPU),
   // launched eagerly (never from a CUDA Graph). For benchmarks and profiling.
   std::vector<float> unroll_timed(Optimizee& f, std::vector<float>* dphi, UnrollTimes* times);
@@ -146,6 +155,7 @@ class L2O_API Unroller {
   const float* theta() const;
 
  private:
+  std::vector<float> run_unroll(Optimizee& f, bool backward, std::vector<float>* dphi);
   std::vector<float> finish_unroll(std::vector<float>* dphi);
   void restart_unroll();
 

@@ -33,6 +33,19 @@ class L2O_API Collective {
   virtual void allgather(const void* in, std::size_t bytes, void* out) = 0;
 };
 
+// How the ranks of a data-parallel job exchange their meta-gradients (docs/scaling.md).
+// Either way every rank sums the same gradients in the same order: phi is the same.
+enum class Exchange {
+  kAuto,  // NCCL where it can run (ranks meta-training on CUDA, each on its own GPU, in a
+          // build with NCCL: L2O_WITH_NCCL), else the host
+  kHost,  // host copies of the gradients, through Collective::allgather
+  kNccl,  // the gradients stay on the GPU: ncclAllGather on the unroll's stream (NCCL's
+          // communicator bootstrapped through the Collective); refused where it cannot run.
+          // Without a collective: one rank, through the same code path
+};
+L2O_API std::string to_string(Exchange e);
+L2O_API Exchange parse_exchange(const std::string& name);  // "auto" | "host" | "nccl"
+
 struct L2O_API TrainOptions {
   int steps = 100;          // optimizer steps per optimizee ("epoch")
   int unroll = 20;          // steps per truncation (one meta-step each)
@@ -61,6 +74,7 @@ struct L2O_API TrainOptions {
   // order on every rank, so phi is the same on every rank and the same as one process
   // with the same meta_batch, bit for bit. Only rank 0 writes files.
   Collective* collective = nullptr;
+  Exchange exchange = Exchange::kAuto;
 };
 
 struct L2O_API TrainProgress {
@@ -83,6 +97,7 @@ struct L2O_API TrainSummary {
   long long epochs_run;  // in this call (after a resume: since the resume)
   double seconds;        // wall time of this call
   long long skipped;
+  std::string exchange;  // how the meta-gradients were exchanged: "host" or "nccl"
 };
 
 // Trains and writes the best phi to options.out. `report` is called after every epoch

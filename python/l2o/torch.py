@@ -279,7 +279,7 @@ def python_family(task_sampler, name="pytorch"):
 
 def meta_train(task_sampler, out, weights=None, config=None, unroll=20, steps=100, epochs=1000,
                meta_lr=1e-3, meta_lr_final=0.0, device="auto", seed=0, eval_every=100,
-               validation=20, resume=False, output_init="random", progress=True):
+               validation=20, resume=False, output_init="random", progress=True, meta_batch=1):
     """Meta-trains phi on models written in PyTorch, with l2o's own procedure (that of
     `l2o train`: truncated backpropagation through time, Adam on phi, validation on fixed
     held-out tasks every eval_every epochs, the best phi written to `out` in l2o's checkpoint
@@ -287,7 +287,8 @@ def meta_train(task_sampler, out, weights=None, config=None, unroll=20, steps=10
 
     task_sampler(seed) -> (params, loss_closure), loss_closure(params) -> scalar loss; see
     python_family. weights: a phi (path or l2o.Weights) to start from, else a fresh one of
-    `config` (l2o.OptimizerConfig, the paper's 2 x 20 LSTM by default). Returns l2o's
+    `config` (l2o.OptimizerConfig, the paper's 2 x 20 LSTM by default). meta_batch: tasks
+    whose meta-gradients each meta-step averages (docs/scaling.md). Returns l2o's
     training summary (best validation, epochs, seconds)."""
     family = python_family(task_sampler)
     init, temporary = "", False
@@ -315,7 +316,8 @@ def meta_train(task_sampler, out, weights=None, config=None, unroll=20, steps=10
         return _l2o.train(config, family, str(out), epochs=epochs, steps=steps, unroll=unroll,
                           meta_lr=meta_lr, meta_lr_final=meta_lr_final, device=device, seed=seed,
                           eval_every=eval_every, validation=validation, resume=resume, init=init,
-                          output_init=output_init, progress=report if progress else None)
+                          output_init=output_init, progress=report if progress else None,
+                          meta_batch=meta_batch)
     finally:
         if temporary:
             os.unlink(init)

@@ -652,8 +652,10 @@ NB_MODULE(_l2o, m) {
       [](const OptimizerConfig& config, const ProblemFamily& family, const std::string& out,
          long long epochs, int steps, int unroll, double meta_lr, double meta_lr_final, double clip,
          const std::string& device, std::uint64_t seed, int eval_every, int validation, bool resume,
-         const std::string& init, const std::string& output_init, nb::object progress) {
+         const std::string& init, const std::string& output_init, nb::object progress,
+         int meta_batch) {
         TrainOptions o;
+        o.meta_batch = meta_batch;
         o.epochs = epochs;
         o.steps = steps;
         o.unroll = unroll;
@@ -690,12 +692,13 @@ NB_MODULE(_l2o, m) {
         d["epochs_run"] = s.epochs_run;
         d["seconds"] = s.seconds;
         d["skipped"] = s.skipped;
+        d["exchange"] = s.exchange;
         return d;
       },
       "config"_a, "family"_a, "out"_a, "epochs"_a = 1000, "steps"_a = 100, "unroll"_a = 20,
       "meta_lr"_a = 1e-3, "meta_lr_final"_a = 0.0, "clip"_a = 0.0, "device"_a = "auto",
       "seed"_a = 0, "eval_every"_a = 100, "validation"_a = 20, "resume"_a = false, "init"_a = "",
-      "output_init"_a = "random", "progress"_a = nb::none(),
+      "output_init"_a = "random", "progress"_a = nb::none(), "meta_batch"_a = 1,
       "l2o's meta-training (the procedure of `l2o train`): the best phi is written to `out`, "
       "the training state to out + '.train'.");
 

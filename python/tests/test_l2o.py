@@ -395,6 +395,18 @@ def test_meta_train_writes_a_phi_that_l2o_uses(tmp_path):
     assert "LSTM" in r.stdout
 
 
+def test_meta_batches_of_pytorch_tasks_train_like_the_cpp_family(tmp_path):
+    """A meta-batch of 2 PyTorch tasks runs one meta-step per unroll for both (the epochs
+    still count tasks) and trains otherwise than a meta-batch of 1."""
+    kw = dict(epochs=4, steps=20, unroll=10, eval_every=2, validation=2, meta_lr=3e-3,
+              device="cpu", progress=False, config=l2o.OptimizerConfig())
+    s2 = lt.meta_train(quadratic_sampler(batch=8), str(tmp_path / "b2.l2o"), meta_batch=2, **kw)
+    s1 = lt.meta_train(quadratic_sampler(batch=8), str(tmp_path / "b1.l2o"), **kw)
+    assert s2["epochs_run"] == s1["epochs_run"] == 4 and s2["exchange"] == "host"
+    w1, w2 = (l2o.Weights.load(str(tmp_path / f)).values for f in ("b1.l2o", "b2.l2o"))
+    assert np.all(np.isfinite(w2)) and not np.array_equal(w1, w2)
+
+
 def test_meta_session_from_python_equals_the_unroller():
     w = phi(11)
     f = l2o.quadratic_family().sample(5)
