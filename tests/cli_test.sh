@@ -106,6 +106,16 @@ if [ "$(grep -c '^{"epoch": [0-9]*, "meta_loss": ' "$dir/r.l2o.log.jsonl")" != 4
   echo "FAIL: r.l2o.log.jsonl should hold 4 validations: $(cat "$dir/r.l2o.log.jsonl")"
   fails=$((fails + 1))
 fi
+# A mixture: refused specs name the part; a run logs each optimizee's draw, resume appends.
+expect 2 "mlp activation 'swish', expected sigmoid|relu|tanh" -- "$l2o" train --problem 'mix:mlp(activation=swish)' --out "$dir/x.l2o"
+expect 2 "component 'cubic'" -- "$l2o" eval --problem 'mix:cubic' --optimizer "$dir/phi.l2o"
+mix='mix:quadratic(dims=2..5, batch=8, dist=uniform|normal)'
+expect 0 "trained 4 epochs" -- "$l2o" train --problem "$mix" --epochs 4 --meta-batch 2 --eval-every 2 --validation 2 --steps 20 --out "$dir/m.l2o"
+expect 0 "trained 2 epochs" -- "$l2o" train --problem "$mix" --epochs 6 --meta-batch 2 --eval-every 2 --validation 2 --steps 20 --out "$dir/m.l2o" --resume
+if [ "$(grep -cE '^[0-5]	[0-9]+	quadratic .*, [2-5] dims, batch 8' "$dir/m.l2o.draws.tsv")" != 6 ]; then
+  echo "FAIL: m.l2o.draws.tsv should hold epochs 0..5: $(cat "$dir/m.l2o.draws.tsv")"
+  fails=$((fails + 1))
+fi
 # Running out of memory is a message and exit 2, not an internal error (35 TB of W).
 # (Not under AddressSanitizer, whose allocator ends the process on such a request.)
 if [ -z "${ASAN_OPTIONS:-}" ]; then

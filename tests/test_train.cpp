@@ -251,6 +251,39 @@ TEST_F(TrainTest, RanksComputeWhatOneProcessComputes) {
   EXPECT_NE(load_weights(path("b1.l2o")).values(), load_weights(path("one.l2o")).values());
 }
 
+// A mixture's optimizees differ in size from one meta-batch to the next (the unrollers are
+// made again); the ranks still compute the one-process phi, and a run repeats bit for bit.
+TEST_F(TrainTest, MixturesOfSizesTrainAlikeOnRanks) {
+  const auto mixture = make_mixture_family("quadratic(dims=2..6, batch=16)");
+  TrainOptions one = options(8, 4);
+  one.meta_batch = 2;
+  one.out = path("one.l2o");
+  train(cfg_, *mixture, one);
+  TrainOptions again = one;
+  again.out = path("again.l2o");
+  train(cfg_, *mixture, again);
+  EXPECT_EQ(load_weights(again.out).values(), load_weights(one.out).values());
+
+  ThreadRanks ranks(2);
+  ThreadRanks::Rank r0(ranks, 0), r1(ranks, 1);
+  std::vector<std::string> errors(2);
+  std::vector<std::thread> threads;
+  for (ThreadRanks::Rank* r : {&r0, &r1})
+    threads.emplace_back([&, r] {
+      TrainOptions o = one;
+      o.out = path("ranks.l2o");
+      o.collective = r;
+      try {
+        train(cfg_, *mixture, o);
+      } catch (const std::exception& e) {
+        errors[r->rank()] = e.what();
+      }
+    });
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(errors, std::vector<std::string>(2));
+  EXPECT_EQ(load_weights(path("ranks.l2o")).values(), load_weights(one.out).values());
+}
+
 // The NCCL exchange keeps the meta-gradients on the GPUs and gives the host exchange's phi,
 // bit for bit: checked with one GPU through its code path as one rank, and with two or
 // more as thread ranks, one GPU each. Ranks sharing a GPU: refused for nccl, the host

@@ -98,6 +98,8 @@ OptionTable eval_options() {
            {"baselines", "LIST", "sgd,rmsprop,adam,nag",
             "hand-designed optimizers to compare, their lr tuned; none for none"},
            {"validation", "N", text(kEvalValidation), "validation optimizees for the tuning"},
+           {"lr-points", "K", "4",
+            "learning rates tried per decade, 10^-5 .. 10 (fewer: a cheaper, coarser tuning)"},
            {"device", "auto|cpu|cuda", "auto", "where to run"},
            {"out-dir", "DIR", "eval-PROBLEM", "where the table, curves and plot go"},
            {"state", "fp32|bf16|both", "fp32", "how the LSTM state is stored"},
@@ -233,7 +235,27 @@ int cmd_train(int argc, char** argv) {
       os << "null";
     return os.str();
   };
+  // OUT.draws.tsv, for a mixture: the family each training optimizee drew (a function of
+  // its seed), one line each, written as training reaches it.
+  const bool mixture = a.required("problem").rfind("mix:", 0) == 0;
+  std::ofstream draws;
+  long long drawn = -1;  // epochs written so far (-1: file not open yet)
   auto report = [&](const TrainProgress& p) {
+    if (mixture) {
+      if (drawn < 0) {
+        const std::string draws_path = o.out + ".draws.tsv";
+        draws.open(draws_path, o.resume ? std::ios::app : std::ios::trunc);
+        if (!draws) fail("train: cannot write '", draws_path, "': ", std::strerror(errno));
+        if (!o.resume) draws << "epoch\tseed\tproblem\n";
+        drawn = p.epoch - std::min<long long>(p.epoch, o.meta_batch);
+        while (drawn > 0 && drawn % o.meta_batch) --drawn;
+      }
+      for (; drawn < p.epoch; ++drawn) {
+        const std::uint64_t seed = optimizee_seed(SeedDomain::kTrain, o.seed, drawn);
+        draws << drawn << "\t" << seed << "\t" << family->describe_sample(seed) << "\n";
+      }
+      draws << std::flush;
+    }
     if (p.validated) {
       if (!log.is_open()) {
         log.open(log_path, o.resume ? std::ios::app : std::ios::trunc);
@@ -299,6 +321,11 @@ int cmd_eval(int argc, char** argv) {
   auto family = make_family(a);
   const std::string problem = a.required("problem");
   const Weights phi = load_weights(a.required("optimizer"));
+  // Learning rates 10^-5 .. 10^1, lr_points per decade (4: default_lr_grid()).
+  const int lr_points = a.integer<int>("lr-points", 4, 1, 16);
+  std::vector<float> grid;
+  for (int k = -5 * lr_points; k <= lr_points; ++k)
+    grid.push_back(static_cast<float>(std::pow(10.0, double(k) / lr_points)));
   std::vector<BaselineKind> kinds;
   for (const std::string& b : a.list("baselines", "sgd,rmsprop,adam,nag"))
     if (b != "none") kinds.push_back(parse_baseline(b));
@@ -330,7 +357,7 @@ int cmd_eval(int argc, char** argv) {
                     run_learned(phi, *family, test, steps, device, StateFormat::kBFloat16)});
   for (BaselineKind k : kinds) {
     std::cerr << "  tuning " << to_string(k) << " on " << nval << " validation optimizees...\n";
-    const TunedBaseline t = tune_baseline(k, *family, val, steps, device);
+    const TunedBaseline t = tune_baseline(k, *family, val, steps, device, grid);
     std::ostringstream d;
     d << "lr " << t.config.lr;
     rows.push_back({to_string(k), to_string(k), d.str(),

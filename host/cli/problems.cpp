@@ -18,7 +18,9 @@ OptionTable problem_options() {
   const QuadraticOptions q;
   const MlpOptions m;
   return {
-      {"problem", "quadratic|mlp", "", "the problem family (required)"},
+      {"problem", "quadratic|mlp|mix:SPEC", "",
+       "the problem family (required); mix: a mixture, e.g. "
+       "mix:mlp(activation=sigmoid|relu,hidden=10..64),quadratic (docs/generalisation.md)"},
       {"dims", "N", text(q.dims), "quadratic: dimensions of each function (1..64)"},
       {"batch", "N", text(q.batch) + " / " + text(m.batch),
        "quadratic: functions per optimizee / mlp: minibatch size"},
@@ -31,37 +33,46 @@ OptionTable problem_options() {
   };
 }
 
+namespace {
+QuadraticOptions quadratic_options(const Args& a) {
+  QuadraticOptions q;
+  q.dims = a.integer<int>("dims", q.dims, 1, 64);
+  q.batch = a.integer<int>("batch", q.batch, 1);
+  const std::string dist = a.str("dist", "uniform");
+  if (dist == "uniform")
+    q.dist = QuadraticOptions::Dist::kUniform;
+  else if (dist == "normal")
+    q.dist = QuadraticOptions::Dist::kNormal;
+  else
+    usage_fail("--dist '", dist, "': expected uniform or normal");
+  return q;
+}
+
+MlpOptions mlp_options(const Args& a) {
+  MlpOptions m;
+  m.hidden.clear();
+  for (const std::string& w : a.list("mlp-hidden", "20")) {
+    char* end = nullptr;
+    const long v = std::strtol(w.c_str(), &end, 10);
+    if (*end != '\0' || v < 1) usage_fail("--mlp-hidden entry '", w, "': expected a width >= 1");
+    m.hidden.push_back(static_cast<int>(v));
+  }
+  m.activation = parse_activation(a.str("activation", "sigmoid"));
+  m.batch = a.integer<int>("batch", m.batch, 1);
+  m.init_std = a.number("init-std", m.init_std, 0.0, 1e3);
+  m.data_dir = a.str("data", "");
+  return m;
+}
+}  // namespace
+
 std::unique_ptr<ProblemFamily> make_family(const Args& a) {
   const std::string name = a.required("problem");
-  if (name == "quadratic") {
-    QuadraticOptions q;
-    q.dims = a.integer<int>("dims", q.dims, 1, 64);
-    q.batch = a.integer<int>("batch", q.batch, 1);
-    const std::string dist = a.str("dist", "uniform");
-    if (dist == "uniform")
-      q.dist = QuadraticOptions::Dist::kUniform;
-    else if (dist == "normal")
-      q.dist = QuadraticOptions::Dist::kNormal;
-    else
-      usage_fail("--dist '", dist, "': expected uniform or normal");
-    return make_quadratic_family(q);
-  }
-  if (name == "mlp") {
-    MlpOptions m;
-    m.hidden.clear();
-    for (const std::string& w : a.list("mlp-hidden", "20")) {
-      char* end = nullptr;
-      const long v = std::strtol(w.c_str(), &end, 10);
-      if (*end != '\0' || v < 1) usage_fail("--mlp-hidden entry '", w, "': expected a width >= 1");
-      m.hidden.push_back(static_cast<int>(v));
-    }
-    m.activation = parse_activation(a.str("activation", "sigmoid"));
-    m.batch = a.integer<int>("batch", m.batch, 1);
-    m.init_std = a.number("init-std", m.init_std, 0.0, 1e3);
-    m.data_dir = a.str("data", "");
-    return make_mlp_family(m);
-  }
-  usage_fail("unknown problem '", name, "': expected quadratic or mlp");
+  if (name == "quadratic") return make_quadratic_family(quadratic_options(a));
+  if (name == "mlp") return make_mlp_family(mlp_options(a));
+  // A mixture: its components' keys override the problem options given.
+  if (name.rfind("mix:", 0) == 0)
+    return make_mixture_family(name.substr(4), mlp_options(a), quadratic_options(a));
+  usage_fail("unknown problem '", name, "': expected quadratic, mlp or mix:SPEC");
 }
 
 OptionTable optimizer_options() {

@@ -1,12 +1,12 @@
 // train()'s meta-gradient exchange between GPUs (host/meta/exchange.hpp, docs/scaling.md):
 // each rank copies its members' dL/dphi (device memory, Unroller::meta_gradient()) into
-// its slots of a device buffer, ncclAllGather gives every rank all slots on the unroll's
-// stream, and a kernel averages the stepped members' gradients in member order in double
-// — the host exchange's arithmetic, so phi does not depend on the number of ranks nor on
-// the exchange. The gradient never passes through the host; only the headers (status,
-// loss) and the averaged gradient come back, for the meta-step (host/meta/train.cpp).
-// The NCCL communicator is bootstrapped through the Collective (the command line's MPI):
-// rank 0's ncclUniqueId reaches the others by one allgather.
+// its slots of a device buffer, ncclAllGather gives every rank all slots on the exchange's
+// own stream (a mixture's optimizees may change unrollers between meta-steps), and a kernel
+// averages the stepped members' gradients in member order in double — the host exchange's
+// arithmetic, so phi does not depend on the number of ranks nor on the exchange. The gradient never
+// passes through the host; only the headers (status, loss) and the averaged gradient come back, for
+// the meta-step (host/meta/train.cpp). The NCCL communicator is bootstrapped through the Collective
+// (the command line's MPI): rank 0's ncclUniqueId reaches the others by one allgather.
 #include "host/cuda/check.hpp"
 #include "host/meta/exchange.hpp"
 
@@ -55,14 +55,13 @@ std::string hex(const unsigned char* b, int n) {
 
 class NcclExchange final : public GradientExchange {
  public:
-  NcclExchange(Collective* c, int per_rank, std::size_t count, Stream stream)
+  NcclExchange(Collective* c, int per_rank, std::size_t count)
       : ranks_(c ? c->size() : 1),
         rank_(c ? c->rank() : 0),
         per_rank_(per_rank),
         count_(count),
         // Slots 16-byte aligned: headers and gradients start on aligned addresses.
         slot_((kHeader + count * sizeof(float) + 15) / 16 * 16),
-        stream_(stream),
         send_(per_rank * slot_),
         recv_(static_cast<std::size_t>(ranks_) * per_rank * slot_),
         mean_(count),
@@ -105,8 +104,9 @@ class NcclExchange final : public GradientExchange {
     // From pageable memory: the call returns once h is staged, so h may go.
     L2O_CUDA_CHECK(cudaMemcpyAsync(p, &h, sizeof h, cudaMemcpyHostToDevice, stream_));
     if (h.status != kStepped) return;
-    // The gradient of another unroller's stream: unroll_keep_gradient() has synchronised
-    // with it, so it is complete.
+    // Written on the unroller's stream, with which unroll_keep_gradient() has synchronised;
+    // the unroller overwrites it only in its next unroll, after reduce() has waited for
+    // this copy.
     L2O_CUDA_CHECK(cudaMemcpyAsync(p + kHeader, grad, count_ * sizeof(float),
                                    cudaMemcpyDeviceToDevice, stream_));
     kernels::l2o_exchange_check_kernel<<<1, kernels::kBlockThreads, 0, stream_>>>(
@@ -141,9 +141,10 @@ class NcclExchange final : public GradientExchange {
   }
 
  private:
+  CudaStream stream_owner_;  // the exchange's own stream: declared first, destroyed last
+  cudaStream_t stream_ = stream_owner_.get();
   int ranks_, rank_, per_rank_;
   std::size_t count_, slot_;
-  cudaStream_t stream_;
   DeviceArray<unsigned char> send_, recv_;
   DeviceArray<float> mean_;
   std::vector<MemberHeader> headers_;
@@ -153,9 +154,9 @@ class NcclExchange final : public GradientExchange {
 
 }  // namespace
 
-std::unique_ptr<GradientExchange> make_nccl_exchange(Collective* c, int per_rank, std::size_t count,
-                                                     Stream stream) {
-  return std::make_unique<NcclExchange>(c, per_rank, count, stream);
+std::unique_ptr<GradientExchange> make_nccl_exchange(Collective* c, int per_rank,
+                                                     std::size_t count) {
+  return std::make_unique<NcclExchange>(c, per_rank, count);
 }
 
 std::string gpu_placement(Collective& c, bool on_cuda) {

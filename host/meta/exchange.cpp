@@ -79,7 +79,7 @@ class HostExchange final : public GradientExchange {
 }  // namespace
 
 std::unique_ptr<GradientExchange> make_exchange(const TrainOptions& o, Device device, int per_rank,
-                                                std::size_t count, Stream stream) {
+                                                std::size_t count) {
   const int R = o.collective ? o.collective->size() : 1;
   if (o.exchange == Exchange::kHost)
     return std::make_unique<HostExchange>(o.collective, per_rank, count);
@@ -96,17 +96,17 @@ std::unique_ptr<GradientExchange> make_exchange(const TrainOptions& o, Device de
     if (!placement.empty())
       fail("train: exchange nccl needs every rank on a GPU of its own: ", placement,
            " (start at most as many ranks per host as it has GPUs, or use --exchange host)");
-    return make_nccl_exchange(o.collective, per_rank, count, stream);
+    return make_nccl_exchange(o.collective, per_rank, count);
   }
   if (o.collective && R > 1 && placement.empty())  // kAuto
-    return make_nccl_exchange(o.collective, per_rank, count, stream);
+    return make_nccl_exchange(o.collective, per_rank, count);
 #else
   if (o.exchange == Exchange::kNccl)
     fail(
         "train: exchange nccl: this l2o was built without NCCL (it needs the CUDA backend and "
         "nccl.h and libnccl at configure time: docs/scaling.md)");
 #endif
-  (void)stream, (void)device, (void)R;
+  (void)device, (void)R;
   return std::make_unique<HostExchange>(o.collective, per_rank, count);
 }
 

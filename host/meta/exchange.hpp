@@ -5,7 +5,7 @@
 //   host: the gradients are host copies, gathered with Collective::allgather (any
 //         transport: MPI in the command line, threads in the tests);
 //   nccl: the gradients stay in device memory and are gathered with ncclAllGather on the
-//         unroll's stream (host/cuda/nccl_exchange.cu), averaged by a kernel.
+//         exchange's stream (host/cuda/nccl_exchange.cu), averaged by a kernel.
 #pragma once
 
 #include "l2o/device.hpp"
@@ -52,14 +52,14 @@ class GradientExchange {
 
 // The exchange for train()'s options on `device`: kHost, kNccl (refused with the reason
 // where it cannot run), or for kAuto NCCL when meta-training on CUDA with several ranks
-// in a build with NCCL, each rank on its own GPU, else the host. `stream`: the unroll's.
+// in a build with NCCL, each rank on its own GPU, else the host.
 std::unique_ptr<GradientExchange> make_exchange(const TrainOptions& o, Device device, int per_rank,
-                                                std::size_t count, Stream stream);
+                                                std::size_t count);
 
 #if L2O_WITH_NCCL
 // host/cuda/nccl_exchange.cu. c may be null: one rank.
-std::unique_ptr<GradientExchange> make_nccl_exchange(Collective* c, int per_rank, std::size_t count,
-                                                     Stream stream);
+std::unique_ptr<GradientExchange> make_nccl_exchange(Collective* c, int per_rank,
+                                                     std::size_t count);
 // A collective call: empty when every rank of c meta-trains on CUDA (on_cuda) on a GPU of
 // its own; else why not (which rank is not on a GPU, which ranks share one).
 std::string gpu_placement(Collective& c, bool on_cuda);

@@ -241,7 +241,7 @@ TrainSummary train(const OptimizerConfig& config, const ProblemFamily& family,
   };
 
   // The meta-batch's optimizees this rank unrolls (m = rank, rank + R, ...), each with its
-  // own unroller, reused: every optimizee of a family has the same size.
+  // own unroller, reused while the optimizees keep their size (a mixture's may not).
   const int B = o.meta_batch, R = o.collective ? o.collective->size() : 1;
   const int rank = o.collective ? o.collective->rank() : 0;
   const bool writer = rank == 0;
@@ -256,9 +256,8 @@ TrainSummary train(const OptimizerConfig& config, const ProblemFamily& family,
         std::make_unique<Unroller>(phi, fs[0]->size(), o.unroll, fs[0]->device(), o.omega));
   const Device device = unrollers[0]->device();
   const std::size_t count = phi.size();
-  // Declared after the unrollers: it uses the first one's stream, and goes first.
   const std::unique_ptr<detail::GradientExchange> exchange =
-      detail::make_exchange(o, device, per_rank, count, unrollers[0]->stream());
+      detail::make_exchange(o, device, per_rank, count);
   std::vector<detail::MemberHeader> headers;
   std::vector<float> dphi;
   std::vector<char> active(mine.size());
@@ -277,6 +276,8 @@ TrainSummary train(const OptimizerConfig& config, const ProblemFamily& family,
       active[i] = mine[i] < group;
       if (!active[i]) continue;
       fs[i] = family.sample(optimizee_seed(SeedDomain::kTrain, o.seed, st.epoch + mine[i]), device);
+      if (fs[i]->size() != unrollers[i]->size())  // a mixture's optimizees differ in size
+        unrollers[i] = std::make_unique<Unroller>(phi, fs[i]->size(), o.unroll, device, o.omega);
       unrollers[i]->set_weights(phi);
       unrollers[i]->start(*fs[i]);
     }

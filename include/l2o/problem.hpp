@@ -39,6 +39,9 @@ class L2O_API ProblemFamily {
   virtual ~ProblemFamily() = default;
   virtual std::string describe() const = 0;
   virtual std::unique_ptr<Optimizee> sample(std::uint64_t seed, Device device) const = 0;
+  // What sample(seed) draws, in words: a mixture's component and its parameters; a plain
+  // family's describe().
+  virtual std::string describe_sample(std::uint64_t /*seed*/) const { return describe(); }
 };
 
 // f(theta) = (1/B) sum_b || W_b theta_b - y_b ||^2 over a batch of B independent
@@ -80,5 +83,24 @@ L2O_API std::unique_ptr<ProblemFamily> make_mlp_family(const MlpOptions& options
 L2O_API std::unique_ptr<ProblemFamily> make_mlp_family(const MlpOptions& options,
                                                        std::shared_ptr<const Dataset> train,
                                                        std::shared_ptr<const Dataset> test);
+
+// A mixture of families (docs/generalisation.md): each optimizee draws, from its seed
+// alone, a component and a value of each of its parameters, then is that family's
+// optimizee. The spec (what `--problem mix:SPEC` takes):
+//   SPEC      = COMPONENT[,COMPONENT...]
+//   COMPONENT = mlp[(KEY=VALUES,...)] | quadratic[(KEY=VALUES,...)]
+//   VALUES    = a word or alternatives a|b|c (drawn uniformly), an integer or a range lo..hi
+//               (drawn uniformly, inclusive)
+//   mlp:       activation=sigmoid|relu|tanh, hidden=WIDTHS (each hidden layer's width drawn
+//              on its own), layers=1..4 (hidden layers), batch
+//   quadratic: dist=uniform|normal, dims=1..64, batch
+//   weight=W   (any component) draws it W times as often as a component of weight 1
+// Keys left out take the values of `mlp` and `quadratic`. E.g.
+//   mlp(activation=sigmoid|relu|tanh, hidden=10..64, layers=1..2),quadratic(dist=uniform|normal)
+// A bad spec is refused with an l2o::Error naming the part; Fashion-MNIST is read once,
+// when a component is an MLP.
+L2O_API std::unique_ptr<ProblemFamily> make_mixture_family(const std::string& spec,
+                                                           const MlpOptions& mlp = {},
+                                                           const QuadraticOptions& quadratic = {});
 
 }  // namespace l2o
