@@ -10,7 +10,7 @@
 # Environment: OUT (default docs/results/generalisation/<PHI's name>), RUNS (held-out
 # optimizees per 100-step row, 50), LONG_RUNS (per long row, 20), LONG (1000),
 # VALIDATION (optimizees tuning each baseline, 5), LR_POINTS (learning rates tried per
-# decade, 2), ROWS (an extended regular expression selecting rows by name, e.g.
+# decade, 4), ROWS (an extended regular expression selecting rows by name, e.g.
 # '^mlp-1x20-relu-100$'), DEVICE (auto).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,7 +41,7 @@ for row in "${rows[@]}"; do
     [ "$steps" != 100 ] && runs=${LONG_RUNS:-20}
     echo "== $id ($runs held-out optimizees, $(($(date +%s) - start)) s so far)"
     "$l2o" eval "${opts[@]}" --optimizer "$phi" --steps "$steps" --runs "$runs" \
-      --validation "${VALIDATION:-5}" --lr-points "${LR_POINTS:-2}" --baselines adam,nag \
+      --validation "${VALIDATION:-5}" --lr-points "${LR_POINTS:-4}" --baselines adam,nag \
       --device "${DEVICE:-auto}" --out-dir "$out/$id" --force >"$out/$id.log" 2>&1 ||
       { tail -5 "$out/$id.log"; exit 1; }
     grep -E '^\| (LSTM|adam|nag)' "$out/$id.log"
