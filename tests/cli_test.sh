@@ -44,6 +44,7 @@ expect 2 "meta-batch = '0', expected an integer in \[1, 65536\]" -- "$l2o" train
 expect 2 "dims = '0', expected an integer in \[1, 64\]" -- "$l2o" train --problem quadratic --dims 0 --out "$dir/x.l2o"
 expect 2 "hidden = 7" -- "$l2o" train --problem quadratic --hidden 7 --out "$dir/x.l2o"
 expect 2 "expected auto, cpu or cuda" -- "$l2o" train --problem quadratic --device gpu --out "$dir/x.l2o"
+expect 2 "steps-max 150, expected a multiple of --unroll 20 of at least --steps 100" -- "$l2o" train --problem quadratic --steps-max 150 --out "$dir/x.l2o"
 expect 2 "exchange 'mpi': expected auto, host or nccl" -- "$l2o" train --problem quadratic --exchange mpi --out "$dir/x.l2o"
 expect 2 "exchange nccl" -- "$l2o" train --problem quadratic --epochs 1 --device cpu --exchange nccl --out "$dir/x.l2o"
 expect 2 "cannot open" -- "$l2o" eval --problem quadratic --optimizer "$dir/missing.l2o"

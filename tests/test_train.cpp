@@ -16,6 +16,7 @@
 #include <cstring>
 #include <filesystem>
 #include <limits>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -249,6 +250,60 @@ TEST_F(TrainTest, RanksComputeWhatOneProcessComputes) {
   b1.out = path("b1.l2o");
   train(cfg_, *family_, b1);
   EXPECT_NE(load_weights(path("b1.l2o")).values(), load_weights(path("one.l2o")).values());
+}
+
+// Horizons drawn per optimizee: whole unrolls in [steps, steps_max], log-uniform (about
+// half the draws below the geometric mean), a function of the seed; training runs to each
+// optimizee's own horizon, the same on ranks as in one process.
+TEST_F(TrainTest, HorizonsAreDrawnPerOptimizee) {
+  TrainOptions o = options(8, 4);
+  o.steps = 20;
+  o.steps_max = 160;
+  o.unroll = 10;
+  std::map<int, int> seen;
+  int below = 0;
+  const int N = 2000;
+  for (int i = 0; i < N; ++i) {
+    const std::uint64_t seed = optimizee_seed(SeedDomain::kTrain, 0, i);
+    const int h = training_horizon(seed, o);
+    EXPECT_EQ(h, training_horizon(seed, o));
+    EXPECT_EQ(h % 10, 0) << h;
+    EXPECT_GE(h, 20);
+    EXPECT_LE(h, 160);
+    ++seen[h];
+    below += h < 56.6;  // sqrt(20 * 160); rounded to tens, draws below 55 land below it
+  }
+  EXPECT_EQ(seen.size(), 15u);  // 20, 30, ..., 160
+  // P(h < 56.6) = P(raw < 55) = log(55 / 20) / log(8) = 0.486; 5 standard deviations: 0.056.
+  EXPECT_NEAR(below / double(N), std::log(2.75) / std::log(8.0), 0.056);
+  TrainOptions plain = options(8, 4);
+  EXPECT_EQ(training_horizon(1, plain), plain.steps);
+
+  o.meta_batch = 2;
+  o.out = path("h1.l2o");
+  train(cfg_, *family_, o);
+  TrainOptions fixed = o;
+  fixed.steps_max = 0;
+  fixed.out = path("fixed.l2o");
+  train(cfg_, *family_, fixed);
+  EXPECT_NE(load_weights(o.out).values(), load_weights(fixed.out).values());
+  ThreadRanks ranks(2);
+  ThreadRanks::Rank r0(ranks, 0), r1(ranks, 1);
+  std::vector<std::thread> threads;
+  for (ThreadRanks::Rank* r : {&r0, &r1})
+    threads.emplace_back([&, r] {
+      TrainOptions x = o;
+      x.out = path("h2.l2o");
+      x.collective = r;
+      train(cfg_, *family_, x);
+    });
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(load_weights(path("h2.l2o")).values(), load_weights(o.out).values());
+  // A horizon that is not whole unrolls, or below steps, is refused.
+  o.steps_max = 155;
+  EXPECT_THROW(train(cfg_, *family_, o), Error);
+  o.steps_max = 10;
+  EXPECT_THROW(train(cfg_, *family_, o), Error);
 }
 
 // A mixture's optimizees differ in size from one meta-batch to the next (the unrollers are

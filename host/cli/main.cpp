@@ -63,6 +63,9 @@ OptionTable train_options() {
        {
            {"out", "FILE", "", "where the best phi goes (required)"},
            {"steps", "N", text(o.steps), "optimizer steps per optimizee"},
+           {"steps-max", "M", "--steps",
+            "draw each optimizee's steps log-uniformly in [N, M] (whole unrolls); validation "
+            "runs M"},
            {"unroll", "N", text(o.unroll), "steps per truncation (one meta-step each)"},
            {"epochs", "N", text(o.epochs), "optimizees to train on"},
            {"meta-batch", "B", text(o.meta_batch),
@@ -165,9 +168,13 @@ int cmd_train(int argc, char** argv) {
       o.init.empty() || optimizer_given ? optimizer_config(a) : load_weights(o.init).config();
   o.out = a.required("out");
   o.steps = a.integer<int>("steps", o.steps, 1);
+  o.steps_max = a.integer<int>("steps-max", 0, 0);
   o.unroll = a.integer<int>("unroll", o.unroll, 1);
   if (o.steps % o.unroll != 0)
     usage_fail("train: --steps ", o.steps, " is not a multiple of --unroll ", o.unroll);
+  if (o.steps_max && (o.steps_max < o.steps || o.steps_max % o.unroll != 0))
+    usage_fail("train: --steps-max ", o.steps_max, ", expected a multiple of --unroll ", o.unroll,
+               " of at least --steps ", o.steps);
   o.epochs = a.integer<long long>("epochs", o.epochs, 1, 1000000000000LL);
   o.meta_batch = a.integer<int>("meta-batch", o.meta_batch, 1, 1 << 16);
   o.adam.lr = a.number("meta-lr", o.adam.lr, std::numeric_limits<double>::denorm_min(), 1e3);
@@ -212,8 +219,9 @@ int cmd_train(int argc, char** argv) {
   const bool speaks = !job || job->rank() == 0;
   if (speaks) {
     std::cerr << "l2o train: " << family->describe() << "\n  optimizer: " << describe(config)
-              << "\n  " << o.epochs << " optimizees x " << o.steps << " steps, unroll " << o.unroll
-              << ", meta Adam lr " << o.adam.lr;
+              << "\n  " << o.epochs << " optimizees x " << o.steps
+              << (o.steps_max ? ".." + std::to_string(o.steps_max) : std::string())
+              << " steps, unroll " << o.unroll << ", meta Adam lr " << o.adam.lr;
     if (o.meta_batch > 1) std::cerr << ", meta-batch " << o.meta_batch;
     if (job) std::cerr << ", " << job->size() << " MPI ranks";
     if (o.lr_final > 0) std::cerr << " -> " << o.lr_final;

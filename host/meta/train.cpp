@@ -64,6 +64,7 @@ std::string run_identity(const ProblemFamily& family, const TrainOptions& o) {
   if (o.omega.empty()) os << " all 1";
   for (float w : o.omega) os << " " << w;
   if (o.meta_batch != 1) os << "\nmeta-batch: " << o.meta_batch;  // (1 before there was one)
+  if (o.steps_max != 0) os << "\nhorizons: " << o.steps << ".." << o.steps_max;
   return os.str();
 }
 
@@ -95,6 +96,9 @@ void validate_options(const TrainOptions& o) {
   if (!(o.lr_final >= 0) || !std::isfinite(o.lr_final))
     fail("train: lr_final = ", o.lr_final, ", expected a finite value >= 0 (0: constant)");
   if (o.meta_batch < 1) fail("train: meta_batch = ", o.meta_batch, ", expected at least 1");
+  if (o.steps_max != 0 && (o.steps_max < o.steps || o.steps_max % o.unroll != 0))
+    fail("train: steps_max = ", o.steps_max, ", expected 0 or a multiple of unroll = ", o.unroll,
+         " of at least steps = ", o.steps);
   if (o.collective) {
     const int R = o.collective->size(), r = o.collective->rank();
     if (R < 1 || r < 0 || r >= R) fail("train: collective rank ", r, " of ", R, " ranks");
@@ -102,6 +106,11 @@ void validate_options(const TrainOptions& o) {
       fail("train: meta_batch = ", o.meta_batch, " is smaller than the ", R,
            " ranks: every rank needs an optimizee of each meta-batch");
   }
+}
+
+// Validation runs the longest horizon trained for.
+int validation_horizon(const TrainOptions& o) {
+  return o.steps_max ? o.steps_max : o.steps;
 }
 
 // FNV-1a of phi's bytes: compared across ranks, which must hold the same phi.
@@ -125,7 +134,7 @@ RunResult split_validation(const Weights& phi, const ProblemFamily& family, cons
   const int per = (N + R - 1) / R;
   std::vector<double> mine(2 * static_cast<std::size_t>(per), 0.0), all(mine.size() * R);
   for (int i = rank, k = 0; i < N; i += R, ++k) {
-    const RunResult one = run_learned(phi, family, {seeds[i]}, o.steps, device);
+    const RunResult one = run_learned(phi, family, {seeds[i]}, validation_horizon(o), device);
     mine[2 * k] = one.mean_loss.front();
     mine[2 * k + 1] = one.final_loss.front();
   }
@@ -141,6 +150,20 @@ RunResult split_validation(const Weights& phi, const ProblemFamily& family, cons
 }
 
 }  // namespace
+
+int training_horizon(std::uint64_t seed, const TrainOptions& o) {
+  if (o.steps_max <= o.steps) return o.steps;
+  // Log-uniform in [steps, steps_max], from the seed alone (SplitMix64 of a value no other
+  // draw of this seed uses), rounded to the nearest whole number of unrolls.
+  std::uint64_t z = seed + 0x686F72697A6F6E21ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  z ^= z >> 31;
+  const double u = (z >> 11) * 0x1.0p-53;
+  const double h = o.steps * std::pow(double(o.steps_max) / o.steps, u);
+  const int steps = static_cast<int>(std::lround(h / o.unroll)) * o.unroll;
+  return std::min(std::max(steps, o.steps), o.steps_max);
+}
 
 std::string to_string(Exchange e) {
   switch (e) {
@@ -261,6 +284,7 @@ TrainSummary train(const OptimizerConfig& config, const ProblemFamily& family,
   std::vector<detail::MemberHeader> headers;
   std::vector<float> dphi;
   std::vector<char> active(mine.size());
+  std::vector<int> unrolls(mine.size());
   double loss_sum = 0.0;
   long long loss_count = 0, run = 0;
   double validation = std::numeric_limits<double>::quiet_NaN();
@@ -272,19 +296,29 @@ TrainSummary train(const OptimizerConfig& config, const ProblemFamily& family,
       adam.set_lr(o.adam.lr * std::pow(o.lr_final / o.adam.lr, double(st.epoch) / o.epochs));
     // This meta-batch: optimizees st.epoch .. st.epoch + group - 1 (the last may be short).
     const int group = static_cast<int>(std::min<std::uint64_t>(B, o.epochs - st.epoch));
+    // Each member's number of unrolls (its horizon / unroll); the batch runs to the
+    // longest, members past their own idle. Every rank computes all of them.
+    int batch_unrolls = 0;
+    for (int m = 0; m < group; ++m)
+      batch_unrolls = std::max(
+          batch_unrolls,
+          training_horizon(optimizee_seed(SeedDomain::kTrain, o.seed, st.epoch + m), o) / o.unroll);
     for (std::size_t i = 0; i < mine.size(); ++i) {
       active[i] = mine[i] < group;
       if (!active[i]) continue;
-      fs[i] = family.sample(optimizee_seed(SeedDomain::kTrain, o.seed, st.epoch + mine[i]), device);
+      const std::uint64_t seed = optimizee_seed(SeedDomain::kTrain, o.seed, st.epoch + mine[i]);
+      unrolls[i] = training_horizon(seed, o) / o.unroll;
+      fs[i] = family.sample(seed, device);
       if (fs[i]->size() != unrollers[i]->size())  // a mixture's optimizees differ in size
         unrollers[i] = std::make_unique<Unroller>(phi, fs[i]->size(), o.unroll, device, o.omega);
       unrollers[i]->set_weights(phi);
       unrollers[i]->start(*fs[i]);
     }
-    for (int u = 0; u < o.steps / o.unroll; ++u) {
+    for (int u = 0; u < batch_unrolls; ++u) {
       // Unroll this rank's optimizees and put them in its slots.
       exchange->clear();
       for (std::size_t i = 0; i < mine.size(); ++i) {
+        if (active[i] && u >= unrolls[i]) active[i] = 0;  // its horizon is reached
         if (!active[i]) continue;
         const std::vector<float> losses = exchange->on_device()
                                               ? unrollers[i]->unroll_keep_gradient(*fs[i])
@@ -338,8 +372,8 @@ TrainSummary train(const OptimizerConfig& config, const ProblemFamily& family,
       // The ranks split the validation set and all get the same result.
       const RunResult r = o.collective && R > 1
                               ? split_validation(phi, family, o, device, *o.collective)
-                              : validation_run(phi, family, o.steps, o.validation_optimizees,
-                                               o.validation_seed, device);
+                              : validation_run(phi, family, validation_horizon(o),
+                                               o.validation_optimizees, o.validation_seed, device);
       validation = r.log10_mean_final();
       idle = std::fabs(r.mean_final() - r.mean_loss.front()) <= 1e-3 * r.mean_loss.front();
       if (validation < st.best_validation) {

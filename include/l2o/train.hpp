@@ -47,7 +47,11 @@ L2O_API std::string to_string(Exchange e);
 L2O_API Exchange parse_exchange(const std::string& name);  // "auto" | "host" | "nccl"
 
 struct L2O_API TrainOptions {
-  int steps = 100;          // optimizer steps per optimizee ("epoch")
+  int steps = 100;  // optimizer steps per optimizee ("epoch")
+  // > steps: each optimizee's horizon is drawn log-uniformly in [steps, steps_max] (whole
+  // unrolls, from its seed: training_horizon), so phi also learns what comes after step
+  // `steps`; validation then runs steps_max steps. 0: every optimizee runs `steps`.
+  int steps_max = 0;
   int unroll = 20;          // steps per truncation (one meta-step each)
   long long epochs = 1000;  // optimizees to train on
   AdamOptions adam;         // the meta-optimizer (adam.lr: the learning rate at epoch 0)
@@ -105,6 +109,10 @@ struct L2O_API TrainSummary {
 L2O_API TrainSummary train(const OptimizerConfig& config, const ProblemFamily& family,
                            const TrainOptions& options,
                            const std::function<void(const TrainProgress&)>& report = {});
+
+// The number of steps training optimizee `seed` runs under options o (o.steps unless
+// o.steps_max draws it).
+L2O_API int training_horizon(std::uint64_t seed, const TrainOptions& o);
 
 // The validation run of train: phi for `steps` steps on `count` validation optimizees
 // (seed stream `base`).
