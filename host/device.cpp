@@ -39,37 +39,37 @@ std::vector<std::string> cpu_isas() {
   return cpu::supported_isas();
 }
 
-bool cuda_available(std::string* why) {
+namespace {
+
+constexpr const char* kBuiltWithoutCuda =
+    "l2o was built without CUDA (L2O_CUDA=OFF or no nvcc at configure time)";
+
+// The usable CUDA devices; when there are none, why not into *why (if given).
+int usable_cuda_devices(std::string* why) {
 #if L2O_WITH_CUDA
   int count = 0;
   const cudaError_t e = cudaGetDeviceCount(&count);
   if (e != cudaSuccess) {
     if (why) *why = std::string("cudaGetDeviceCount failed: ") + cudaGetErrorString(e);
     cudaGetLastError();  // clear the sticky-free error so later calls start clean
-    return false;
+    return 0;
   }
-  if (count == 0) {
-    if (why) *why = "no CUDA device found";
-    return false;
-  }
-  return true;
+  if (count == 0 && why) *why = "no CUDA device found";
+  return count;
 #else
-  if (why) *why = "l2o was built without CUDA (L2O_CUDA=OFF or no nvcc at configure time)";
-  return false;
+  if (why) *why = kBuiltWithoutCuda;
+  return 0;
 #endif
 }
 
+}  // namespace
+
+bool cuda_available(std::string* why) {
+  return usable_cuda_devices(why) > 0;
+}
+
 int cuda_device_count() {
-#if L2O_WITH_CUDA
-  int count = 0;
-  if (cudaGetDeviceCount(&count) != cudaSuccess) {
-    (void)cudaGetLastError();
-    return 0;
-  }
-  return count;
-#else
-  return 0;
-#endif
+  return usable_cuda_devices(nullptr);
 }
 
 int cuda_device() {
@@ -93,8 +93,7 @@ void set_cuda_device(int index) {
   const cudaError_t e = cudaSetDevice(index);
   if (e != cudaSuccess) fail("cudaSetDevice(", index, ") failed: ", cudaGetErrorString(e));
 #else
-  fail("CUDA device ", index,
-       ": l2o was built without CUDA (L2O_CUDA=OFF or no nvcc at configure time)");
+  fail("CUDA device ", index, ": ", kBuiltWithoutCuda);
 #endif
 }
 

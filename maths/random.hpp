@@ -7,16 +7,26 @@
 
 namespace l2o {
 
+// SplitMix64's finaliser: a bijection of 64-bit words that scatters nearby inputs
+// (seed + 1, seed + 2, ...) into unrelated outputs.
+inline std::uint64_t splitmix64(std::uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+// The top 53 bits of a random word as a double uniform in [0, 1).
+inline double unit_interval(std::uint64_t z) {
+  return static_cast<double>(z >> 11) * 0x1.0p-53;
+}
+
 class Rng {
  public:
   explicit Rng(std::uint64_t seed) {
     // SplitMix64 expands the seed into the xoshiro256** state.
     for (auto& s : s_) {
       seed += 0x9E3779B97F4A7C15ull;
-      std::uint64_t z = seed;
-      z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-      z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-      s = z ^ (z >> 31);
+      s = splitmix64(seed);
     }
   }
 
@@ -33,7 +43,7 @@ class Rng {
   }
 
   // Uniform in [0, 1) with 53 random bits.
-  double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
+  double uniform() { return unit_interval(next()); }
 
   // Standard normal by the Box-Muller transform (one value per call).
   double normal() {

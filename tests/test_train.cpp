@@ -15,6 +15,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <limits>
 #include <map>
 #include <memory>
@@ -208,6 +209,31 @@ class ThreadRanks {
   long long generation_ = 0, out_generation_ = 0;
 };
 
+// train() with options o on R thread ranks, rank r calling before(r) first (to choose its
+// GPU, say): per rank, the exchange its summary names, or the error it threw.
+std::vector<std::string> train_on_ranks(int R, const OptimizerConfig& config,
+                                        const ProblemFamily& family, const TrainOptions& o,
+                                        const std::function<void(int)>& before = {}) {
+  ThreadRanks ranks(R);
+  std::vector<std::unique_ptr<ThreadRanks::Rank>> comm;
+  for (int r = 0; r < R; ++r) comm.push_back(std::make_unique<ThreadRanks::Rank>(ranks, r));
+  std::vector<std::string> result(R);
+  std::vector<std::thread> threads;
+  for (int r = 0; r < R; ++r)
+    threads.emplace_back([&, r] {
+      TrainOptions mine = o;
+      mine.collective = comm[r].get();
+      try {
+        if (before) before(r);
+        result[r] = train(config, family, mine).exchange;
+      } catch (const std::exception& e) {
+        result[r] = e.what();
+      }
+    });
+  for (std::thread& t : threads) t.join();
+  return result;
+}
+
 // A meta-batch of B optimizees averages their meta-gradients; split over ranks, every rank
 // ends with the same phi as one process with the same meta-batch, bit for bit (the
 // gradients are summed in optimizee order whatever the ranks); only rank 0 writes.
@@ -218,26 +244,11 @@ TEST_F(TrainTest, RanksComputeWhatOneProcessComputes) {
   EXPECT_EQ(train(cfg_, *family_, one).exchange, "host");
 
   for (int R : {2, 3}) {
-    ThreadRanks ranks(R);
-    std::vector<std::unique_ptr<ThreadRanks::Rank>> comm;
-    for (int r = 0; r < R; ++r) comm.push_back(std::make_unique<ThreadRanks::Rank>(ranks, r));
-    std::vector<std::string> errors(R);
-    std::vector<std::thread> threads;
-    const std::string out = path("ranks" + std::to_string(R) + ".l2o");
-    for (int r = 0; r < R; ++r)
-      threads.emplace_back([&, r] {
-        TrainOptions o = options(8, 4);
-        o.meta_batch = 4;
-        o.out = out;
-        o.collective = comm[r].get();
-        try {
-          train(cfg_, *family_, o);
-        } catch (const std::exception& e) {
-          errors[r] = e.what();
-        }
-      });
-    for (std::thread& t : threads) t.join();
-    for (int r = 0; r < R; ++r) EXPECT_EQ(errors[r], "") << "rank " << r << " of " << R;
+    TrainOptions o = options(8, 4);
+    o.meta_batch = 4;
+    const std::string out = o.out = path("ranks" + std::to_string(R) + ".l2o");
+    const std::vector<std::string> result = train_on_ranks(R, cfg_, *family_, o);
+    for (int r = 0; r < R; ++r) EXPECT_EQ(result[r], "host") << "rank " << r << " of " << R;
     EXPECT_EQ(load_weights(out).values(), load_weights(path("one.l2o")).values()) << R << " ranks";
     const Checkpoint got = load_checkpoint(out + ".train"),
                      want = load_checkpoint(path("one.l2o.train"));
@@ -287,18 +298,10 @@ TEST_F(TrainTest, HorizonsAreDrawnPerOptimizee) {
   fixed.out = path("fixed.l2o");
   train(cfg_, *family_, fixed);
   EXPECT_NE(load_weights(o.out).values(), load_weights(fixed.out).values());
-  ThreadRanks ranks(2);
-  ThreadRanks::Rank r0(ranks, 0), r1(ranks, 1);
-  std::vector<std::thread> threads;
-  for (ThreadRanks::Rank* r : {&r0, &r1})
-    threads.emplace_back([&, r] {
-      TrainOptions x = o;
-      x.out = path("h2.l2o");
-      x.collective = r;
-      train(cfg_, *family_, x);
-    });
-  for (std::thread& t : threads) t.join();
-  EXPECT_EQ(load_weights(path("h2.l2o")).values(), load_weights(o.out).values());
+  TrainOptions on_ranks = o;
+  on_ranks.out = path("h2.l2o");
+  EXPECT_EQ(train_on_ranks(2, cfg_, *family_, on_ranks), std::vector<std::string>(2, "host"));
+  EXPECT_EQ(load_weights(on_ranks.out).values(), load_weights(o.out).values());
   // A horizon that is not whole unrolls, or below steps, is refused.
   o.steps_max = 155;
   EXPECT_THROW(train(cfg_, *family_, o), Error);
@@ -319,24 +322,10 @@ TEST_F(TrainTest, MixturesOfSizesTrainAlikeOnRanks) {
   train(cfg_, *mixture, again);
   EXPECT_EQ(load_weights(again.out).values(), load_weights(one.out).values());
 
-  ThreadRanks ranks(2);
-  ThreadRanks::Rank r0(ranks, 0), r1(ranks, 1);
-  std::vector<std::string> errors(2);
-  std::vector<std::thread> threads;
-  for (ThreadRanks::Rank* r : {&r0, &r1})
-    threads.emplace_back([&, r] {
-      TrainOptions o = one;
-      o.out = path("ranks.l2o");
-      o.collective = r;
-      try {
-        train(cfg_, *mixture, o);
-      } catch (const std::exception& e) {
-        errors[r->rank()] = e.what();
-      }
-    });
-  for (std::thread& t : threads) t.join();
-  EXPECT_EQ(errors, std::vector<std::string>(2));
-  EXPECT_EQ(load_weights(path("ranks.l2o")).values(), load_weights(one.out).values());
+  TrainOptions on_ranks = one;
+  on_ranks.out = path("ranks.l2o");
+  EXPECT_EQ(train_on_ranks(2, cfg_, *mixture, on_ranks), std::vector<std::string>(2, "host"));
+  EXPECT_EQ(load_weights(on_ranks.out).values(), load_weights(one.out).values());
 }
 
 // The NCCL exchange keeps the meta-gradients on the GPUs and gives the host exchange's phi,
@@ -367,27 +356,11 @@ TEST_F(TrainTest, NcclExchangeGivesTheHostExchangesPhi) {
   expect_same(nccl.out, "one rank over NCCL");
 
   // R thread ranks on the GPUs `gpu(r)` with exchange `e`: their exchange, or the error.
-  auto run_ranks = [&](int R, auto gpu, Exchange e, const std::string& out) {
-    ThreadRanks ranks(R);
-    std::vector<std::unique_ptr<ThreadRanks::Rank>> comm;
-    for (int r = 0; r < R; ++r) comm.push_back(std::make_unique<ThreadRanks::Rank>(ranks, r));
-    std::vector<std::string> result(R);
-    std::vector<std::thread> threads;
-    for (int r = 0; r < R; ++r)
-      threads.emplace_back([&, r] {
-        TrainOptions o = host;
-        o.exchange = e;
-        o.out = out;
-        o.collective = comm[r].get();
-        try {
-          set_cuda_device(gpu(r));
-          result[r] = train(cfg_, *family_, o).exchange;
-        } catch (const std::exception& ex) {
-          result[r] = ex.what();
-        }
-      });
-    for (std::thread& t : threads) t.join();
-    return result;
+  auto run_ranks = [&](int R, std::function<int(int)> gpu, Exchange e, const std::string& out) {
+    TrainOptions o = host;
+    o.exchange = e;
+    o.out = out;
+    return train_on_ranks(R, cfg_, *family_, o, [&](int r) { set_cuda_device(gpu(r)); });
   };
   const auto first = [](int) { return 0; };
   for (const std::string& r : run_ranks(2, first, Exchange::kNccl, path("shared.l2o")))

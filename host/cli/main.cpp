@@ -329,11 +329,7 @@ int cmd_eval(int argc, char** argv) {
   auto family = make_family(a);
   const std::string problem = a.required("problem");
   const Weights phi = load_weights(a.required("optimizer"));
-  // Learning rates 10^-5 .. 10^1, lr_points per decade (4: default_lr_grid()).
-  const int lr_points = a.integer<int>("lr-points", 4, 1, 16);
-  std::vector<float> grid;
-  for (int k = -5 * lr_points; k <= lr_points; ++k)
-    grid.push_back(static_cast<float>(std::pow(10.0, double(k) / lr_points)));
+  const std::vector<float> grid = lr_grid(a.integer<int>("lr-points", 4, 1, 16));
   std::vector<BaselineKind> kinds;
   for (const std::string& b : a.list("baselines", "sgd,rmsprop,adam,nag"))
     if (b != "none") kinds.push_back(parse_baseline(b));

@@ -5,6 +5,7 @@
 #include "host/nvtx.hpp"
 #include "l2o/error.hpp"
 #include "l2o/optimizer.hpp"
+#include "maths/random.hpp"
 
 #include <cmath>
 #include <limits>
@@ -16,9 +17,7 @@ std::uint64_t optimizee_seed(SeedDomain domain, std::uint64_t base, std::uint64_
   std::uint64_t z = static_cast<std::uint64_t>(domain) * 0x9E3779B97F4A7C15ull;
   for (std::uint64_t v : {base, index}) {
     z ^= v + 0x9E3779B97F4A7C15ull + (z << 6) + (z >> 2);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
+    z = splitmix64(z);
   }
   return z;
 }
@@ -132,10 +131,16 @@ RunResult run_baseline(const BaselineConfig& config, const ProblemFamily& family
       [&](float* th, const float* g, float* s, std::size_t n) { opt.step(th, g, s, n); });
 }
 
-std::vector<float> default_lr_grid() {
+std::vector<float> lr_grid(int per_decade) {
+  if (per_decade < 1) fail("lr_grid: ", per_decade, " learning rates per decade, expected >= 1");
   std::vector<float> g;
-  for (int k = -20; k <= 4; ++k) g.push_back(static_cast<float>(std::pow(10.0, k / 4.0)));
+  for (int k = -5 * per_decade; k <= per_decade; ++k)
+    g.push_back(static_cast<float>(std::pow(10.0, double(k) / per_decade)));
   return g;
+}
+
+std::vector<float> default_lr_grid() {
+  return lr_grid(4);
 }
 
 TunedBaseline tune_baseline(BaselineKind kind, const ProblemFamily& family,

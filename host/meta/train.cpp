@@ -6,6 +6,7 @@
 #include "l2o/checkpoint.hpp"
 #include "l2o/error.hpp"
 #include "l2o/evaluate.hpp"
+#include "maths/random.hpp"
 
 #include <unistd.h>
 
@@ -155,11 +156,7 @@ int training_horizon(std::uint64_t seed, const TrainOptions& o) {
   if (o.steps_max <= o.steps) return o.steps;
   // Log-uniform in [steps, steps_max], from the seed alone (SplitMix64 of a value no other
   // draw of this seed uses), rounded to the nearest whole number of unrolls.
-  std::uint64_t z = seed + 0x686F72697A6F6E21ull;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  z ^= z >> 31;
-  const double u = (z >> 11) * 0x1.0p-53;
+  const double u = unit_interval(splitmix64(seed + 0x686F72697A6F6E21ull));
   const double h = o.steps * std::pow(double(o.steps_max) / o.steps, u);
   const int steps = static_cast<int>(std::lround(h / o.unroll)) * o.unroll;
   return std::min(std::max(steps, o.steps), o.steps_max);
@@ -284,7 +281,8 @@ TrainSummary train(const OptimizerConfig& config, const ProblemFamily& family,
   std::vector<detail::MemberHeader> headers;
   std::vector<float> dphi;
   std::vector<char> active(mine.size());
-  std::vector<int> unrolls(mine.size());
+  std::vector<std::uint64_t> seeds(B);  // of the meta-batch's members
+  std::vector<int> unrolls(B);
   double loss_sum = 0.0;
   long long loss_count = 0, run = 0;
   double validation = std::numeric_limits<double>::quiet_NaN();
@@ -296,19 +294,18 @@ TrainSummary train(const OptimizerConfig& config, const ProblemFamily& family,
       adam.set_lr(o.adam.lr * std::pow(o.lr_final / o.adam.lr, double(st.epoch) / o.epochs));
     // This meta-batch: optimizees st.epoch .. st.epoch + group - 1 (the last may be short).
     const int group = static_cast<int>(std::min<std::uint64_t>(B, o.epochs - st.epoch));
-    // Each member's number of unrolls (its horizon / unroll); the batch runs to the
-    // longest, members past their own idle. Every rank computes all of them.
+    // Each member's seed and number of unrolls (its horizon / unroll); the batch runs to
+    // the longest, members past their own idle. Every rank computes all of them.
     int batch_unrolls = 0;
-    for (int m = 0; m < group; ++m)
-      batch_unrolls = std::max(
-          batch_unrolls,
-          training_horizon(optimizee_seed(SeedDomain::kTrain, o.seed, st.epoch + m), o) / o.unroll);
+    for (int m = 0; m < group; ++m) {
+      seeds[m] = optimizee_seed(SeedDomain::kTrain, o.seed, st.epoch + m);
+      unrolls[m] = training_horizon(seeds[m], o) / o.unroll;
+      batch_unrolls = std::max(batch_unrolls, unrolls[m]);
+    }
     for (std::size_t i = 0; i < mine.size(); ++i) {
       active[i] = mine[i] < group;
       if (!active[i]) continue;
-      const std::uint64_t seed = optimizee_seed(SeedDomain::kTrain, o.seed, st.epoch + mine[i]);
-      unrolls[i] = training_horizon(seed, o) / o.unroll;
-      fs[i] = family.sample(seed, device);
+      fs[i] = family.sample(seeds[mine[i]], device);
       if (fs[i]->size() != unrollers[i]->size())  // a mixture's optimizees differ in size
         unrollers[i] = std::make_unique<Unroller>(phi, fs[i]->size(), o.unroll, device, o.omega);
       unrollers[i]->set_weights(phi);
@@ -318,7 +315,7 @@ TrainSummary train(const OptimizerConfig& config, const ProblemFamily& family,
       // Unroll this rank's optimizees and put them in its slots.
       exchange->clear();
       for (std::size_t i = 0; i < mine.size(); ++i) {
-        if (active[i] && u >= unrolls[i]) active[i] = 0;  // its horizon is reached
+        if (active[i] && u >= unrolls[mine[i]]) active[i] = 0;  // its horizon is reached
         if (!active[i]) continue;
         const std::vector<float> losses = exchange->on_device()
                                               ? unrollers[i]->unroll_keep_gradient(*fs[i])

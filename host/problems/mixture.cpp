@@ -5,6 +5,7 @@
 #include "host/fail.hpp"
 #include "l2o/data.hpp"
 #include "l2o/problem.hpp"
+#include "maths/random.hpp"
 
 #include <cctype>
 #include <cmath>
@@ -14,12 +15,9 @@
 namespace l2o {
 namespace {
 
-// SplitMix64: the draws' generator.
+// The draws' generator: one SplitMix64 step from z.
 std::uint64_t mix(std::uint64_t z) {
-  z += 0x9E3779B97F4A7C15ull;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
+  return splitmix64(z + 0x9E3779B97F4A7C15ull);
 }
 
 // The values a key may take: a list of words, or an integer range lo..hi (a single
@@ -209,7 +207,7 @@ class MixtureFamily final : public ProblemFamily {
 
  private:
   const Component& pick(std::uint64_t seed) const {
-    const double u = (mix(seed) >> 11) * 0x1.0p-53 * total_;
+    const double u = unit_interval(mix(seed)) * total_;
     double acc = 0.0;
     for (const Component& c : components_) {
       acc += c.weight;

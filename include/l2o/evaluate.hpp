@@ -48,7 +48,9 @@ L2O_API RunResult run_learned(const Weights& phi, const ProblemFamily& family,
 L2O_API RunResult run_baseline(const BaselineConfig& config, const ProblemFamily& family,
                                const std::vector<std::uint64_t>& seeds, int steps, Device device);
 
-// Learning rates tried by tune_baseline: 10^-5 .. 10^1 in quarter decades.
+// Learning rates 10^-5 .. 10^1, per_decade (>= 1) of them per decade, evenly in log.
+L2O_API std::vector<float> lr_grid(int per_decade);
+// Learning rates tried by tune_baseline: lr_grid(4), 10^-5 .. 10^1 in quarter decades.
 L2O_API std::vector<float> default_lr_grid();
 
 struct L2O_API TunedBaseline {
