@@ -27,13 +27,24 @@ void OptimizerConfig::validate() const {
     fail("optimizer config: output_scale = ", output_scale, ", expected a finite non-zero number");
   if (!std::isfinite(forget_bias))
     fail("optimizer config: forget_bias = ", forget_bias, ", expected a finite number");
+  if (!std::isfinite(nominal_lr) || nominal_lr < 0.0f)
+    fail("optimizer config: nominal_lr = ", nominal_lr, ", expected a finite number >= 0");
+  if (!(beta1 >= 0.0f && beta1 < 1.0f))
+    fail("optimizer config: beta1 = ", beta1, ", expected 0 <= beta1 < 1");
+  if (!(beta2 >= 0.0f && beta2 < 1.0f))
+    fail("optimizer config: beta2 = ", beta2, ", expected 0 <= beta2 < 1");
+  if (!(std::isfinite(moment_eps) && moment_eps > 0.0f))
+    fail("optimizer config: moment_eps = ", moment_eps, ", expected a finite number > 0");
 }
 
 bool OptimizerConfig::operator==(const OptimizerConfig& o) const {
   // p only matters with log_sign preprocessing.
   return layers == o.layers && hidden == o.hidden && preprocess == o.preprocess &&
          (preprocess == Preprocess::kNone || p == o.p) && output_scale == o.output_scale &&
-         forget_bias == o.forget_bias;
+         forget_bias == o.forget_bias && moment_inputs == o.moment_inputs &&
+         bounded_output == o.bounded_output && nominal_lr == o.nominal_lr &&
+         // the moments' constants only matter when there are moments
+         (!uses_moments() || (beta1 == o.beta1 && beta2 == o.beta2 && moment_eps == o.moment_eps));
 }
 
 std::string to_string(Preprocess p) {
@@ -51,6 +62,11 @@ std::string describe(const OptimizerConfig& c) {
   os << c.layers << "x" << c.hidden << " LSTM, preprocess " << to_string(c.preprocess);
   if (c.preprocess == Preprocess::kLogSign) os << "(p=" << c.p << ")";
   os << ", output scale " << c.output_scale << ", forget bias " << c.forget_bias;
+  if (c.moment_inputs) os << ", moment inputs";
+  if (c.bounded_output) os << ", bounded output";
+  if (c.nominal_lr != 0.0f) os << ", nominal Adam term lr " << c.nominal_lr;
+  if (c.uses_moments())
+    os << " (beta1 " << c.beta1 << ", beta2 " << c.beta2 << ", eps " << c.moment_eps << ")";
   return os.str();
 }
 

@@ -59,4 +59,36 @@ float& Weights::output_bias() {
   return data_[layout_.out_b_offset()];
 }
 
+Weights extend_weights(const Weights& phi, const OptimizerConfig& to) {
+  to.validate();
+  const OptimizerConfig& from = phi.config();
+  OptimizerConfig same = to;  // `to` with phi's values of the options after the paper
+  same.moment_inputs = from.moment_inputs;
+  same.bounded_output = from.bounded_output;
+  same.nominal_lr = from.nominal_lr;
+  same.beta1 = from.beta1;
+  same.beta2 = from.beta2;
+  same.moment_eps = from.moment_eps;
+  if (same != from || to.num_inputs() < from.num_inputs())
+    fail("cannot carry phi of '", describe(from), "' over to '", describe(to),
+         "': only the options after the paper may differ, and inputs may only be added");
+  Weights out(to);
+  const WeightLayout &a = phi.layout(), &b = out.layout();
+  const float* src = phi.data();
+  float* dst = out.data();
+  // Layer 0's matrix: each row's input columns, zeros for the new inputs, then the h
+  // columns; everything after it has the same layout in both.
+  const int rows = 4 * a.hidden, na = a.layer_input(0), nb = b.layer_input(0);
+  for (int r = 0; r < rows; ++r) {
+    const float* s = src + a.w_offset(0) + static_cast<std::size_t>(r) * a.row_length(0);
+    float* d = dst + b.w_offset(0) + static_cast<std::size_t>(r) * b.row_length(0);
+    for (int k = 0; k < na; ++k) d[k] = s[k];
+    for (int k = na; k < nb; ++k) d[k] = 0.0f;
+    for (int j = 0; j < a.hidden; ++j) d[nb + j] = s[na + j];
+  }
+  for (std::size_t e = a.b_offset(0); e < a.count(); ++e)
+    dst[e - a.b_offset(0) + b.b_offset(0)] = src[e];
+  return out;
+}
+
 }  // namespace l2o

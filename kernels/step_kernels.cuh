@@ -20,6 +20,7 @@ struct StepParams {
   PreprocessParams pre;
   float forget_bias;
   float output_scale;
+  int bounded_output;  // OptimizerConfig::bounded_output
 };
 
 // State accessor for one coordinate: row k of the structure-of-arrays buffer, stored as
@@ -112,9 +113,11 @@ __device__ __forceinline__ void load_phi_quads(const StepParams& p, float* s_phi
 template <int H, class IO>
 __device__ __forceinline__ void forward_one(const StepParams& p, const float* s_phi, float& theta,
                                             float grad, IO& io) {
-  float x[2] = {0.0f, 0.0f};
-  preprocess(grad, p.pre, x);
-  theta += lstm_forward_step<H>(QuadPhi{s_phi}, p.layout, p.forget_bias, p.output_scale, x, io);
+  float x[kMaxInputs] = {};
+  const float nominal = coordinate_inputs(grad, p.pre, io, true, x);
+  theta += lstm_forward_step<H>(QuadPhi{s_phi}, p.layout, p.forget_bias, p.output_scale,
+                                p.bounded_output != 0, x, io) +
+           nominal;
 }
 
 // The body of the unroll's forward kernel: phi into shared memory as quads, then

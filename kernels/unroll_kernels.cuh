@@ -85,13 +85,13 @@ __global__ void __launch_bounds__(kBlockThreads)
        i += std::size_t(gridDim.x) * blockDim.x) {
     const float lambda = b.lambda[i] + omega_next * grad_next[i];
     b.lambda[i] = lambda;
-    float x[2] = {0.0f, 0.0f};
-    preprocess(grad_t[i], p.pre, x);
     CoordCopyIO state{state_t + i, nullptr, n};
+    float x[kMaxInputs] = {};
+    coordinate_inputs(grad_t[i], p.pre, state, false, x);
     CoordStateIO<float> carry{b.carry + i, n};
     CoordSink<H> sink{b, p.layout, n, i};
-    lstm_backward_step<H>(s_phi, p.layout, p.forget_bias, p.output_scale, x, state, lambda, carry,
-                          sink);
+    lstm_backward_step<H>(s_phi, p.layout, p.forget_bias, p.output_scale, p.bounded_output != 0, x,
+                          state, lambda, carry, sink);
   }
 }
 

@@ -164,6 +164,14 @@ struct PreprocessParams {
   float inv_p;      // 1 / p
   float threshold;  // e^-p: below it the gradient is "small"
   float exp_p;      // e^p
+  // Running moments (OptimizerConfig::uses_moments): state rows moment_row .. + 3 hold
+  // m, v, q1 = 1 - beta1^t and q2 = 1 - beta2^t (q kept as the running mean of 1, so a
+  // state of zeros is the start, as for the LSTM's rows).
+  int moments;        // 1 when the state has the moment rows
+  int moment_inputs;  // 1: two more inputs, mhat / (sqrt(vhat) + eps), g / (sqrt(vhat) + eps)
+  int moment_row;     // first moment row: layers * 2 * hidden
+  float beta1, beta2, eps;
+  float nominal_lr;  // the nominal term's learning rate (0: none)
 
   static PreprocessParams from(const OptimizerConfig& c) {
     PreprocessParams q;
@@ -171,6 +179,13 @@ struct PreprocessParams {
     q.inv_p = 1.0f / c.p;
     q.threshold = static_cast<float>(std::exp(-static_cast<double>(c.p)));
     q.exp_p = static_cast<float>(std::exp(static_cast<double>(c.p)));
+    q.moments = c.uses_moments() ? 1 : 0;
+    q.moment_inputs = c.moment_inputs ? 1 : 0;
+    q.moment_row = c.layers * 2 * c.hidden;
+    q.beta1 = c.beta1;
+    q.beta2 = c.beta2;
+    q.eps = c.moment_eps;
+    q.nominal_lr = c.nominal_lr;
     return q;
   }
 };
@@ -181,7 +196,7 @@ L2O_ISA_BEGIN
 // clip(g e^p, -1, 1) without its epsilon):
 //   |g| >= e^-p : (log|g| / p, sgn g)
 //   otherwise   : (-1, e^p g)
-// With kNone the single input is g itself. Writes num_inputs() values to x.
+// With kNone the single input is g itself. Writes 1 or 2 values to x.
 L2O_HD void preprocess(float g, const PreprocessParams& q, float* x) {
   if (!q.two_inputs) {
     x[0] = g;
@@ -195,6 +210,61 @@ L2O_HD void preprocess(float g, const PreprocessParams& q, float* x) {
     x[0] = -1.0f;
     x[1] = g * q.exp_p;
   }
+}
+
+// The inputs of one coordinate's step and the nominal part of its update
+// (docs/generalisation.md, options): the preprocessed gradient, then, with moments,
+//   m = beta1 m + (1 - beta1) g,  v = beta2 v + (1 - beta2) g^2,  q_k = beta_k q_k + 1 - beta_k,
+//   r = 1 / (sqrt(v / q2) + eps),  inputs += (m / q1) r, g r  (moment_inputs),
+//   nominal = -nominal_lr (m / q1) r.
+// The moment rows are read through `state` (load(k), as the LSTM's rows) and, when
+// `store`, written back updated (a step); the backward reads them without writing.
+// Writes num_inputs values to x (at most kMaxInputs) and returns the nominal update (0
+// without a nominal term). The moments depend on the gradients alone, which the
+// meta-gradient holds constant (docs/method.md §3), so nothing here is differentiated.
+template <class IO>
+L2O_HD float coordinate_inputs(float g, const PreprocessParams& q, IO& state, bool store,
+                               float* x) {
+  preprocess(g, q, x);
+  if (!q.moments) return 0.0f;
+  const int k = q.moment_row;
+  const float m = q.beta1 * state.load(k) + (1.0f - q.beta1) * g;
+  const float v = q.beta2 * state.load(k + 1) + (1.0f - q.beta2) * g * g;
+  const float q1 = q.beta1 * state.load(k + 2) + (1.0f - q.beta1);
+  const float q2 = q.beta2 * state.load(k + 3) + (1.0f - q.beta2);
+  if (store) {
+    state.store(k, m);
+    state.store(k + 1, v);
+    state.store(k + 2, q1);
+    state.store(k + 3, q2);
+  }
+  const float r = 1.0f / (sqrtf(v / q2) + q.eps);
+  const float mhat = m / q1;
+  if (q.moment_inputs) {
+    const int at = q.two_inputs ? 2 : 1;
+    x[at] = mhat * r;
+    x[at + 1] = g * r;
+  }
+  return -q.nominal_lr * mhat * r;
+}
+
+// The learned update from the top layer's output o = w_o . h + b_o: output_scale o, or
+// output_scale tanh(o) when bounded (the bound alone: bounded_output); and its derivative
+// in o.
+template <class V>
+L2O_HD V bounded_output(V o) {
+  return math::tanh(o);
+}
+template <class V>
+L2O_HD V output_map(V o, float output_scale, bool bounded) {
+  if (bounded) o = bounded_output(o);
+  return output_scale * o;
+}
+template <class V>
+L2O_HD V output_derivative(V o, float output_scale, bool bounded) {
+  if (!bounded) return V(output_scale);
+  const V t = math::tanh(o);
+  return output_scale * (1.0f - t * t);
 }
 
 // How a cell reads its weight matrix W (4H x ld, ld = nin + H): quad(r, k) gives the four
@@ -353,16 +423,16 @@ L2O_HD void lstm_cell_forward(const Rows& W, const float* __restrict__ b, int ni
 }
 
 // One optimizer step on one coordinate (or pack): runs the stacked cells on the inputs x
-// (num_inputs values from preprocess) with the state read and written through `state`,
-// and returns the update output_scale * (w_o . h_last + b_o). Phi: RowMajorPhi (phi as
-// stored) or QuadPhi (phi rearranged by quad_index); the results are identical.
+// (num_inputs values from coordinate_inputs) with the state read and written through
+// `state`, and returns the learned update output_map(w_o . h_last + b_o). Phi: RowMajorPhi
+// (phi as stored) or QuadPhi (phi rearranged by quad_index); the results are identical.
 template <int H, class V, class StateIO, class Phi = RowMajorPhi>
 L2O_HD V lstm_forward_step(Phi P, const WeightLayout& L, float forget_bias, float output_scale,
-                           const V* x, StateIO& state) {
+                           bool bounded, const V* x, StateIO& state) {
   const float* phi = P.data();
   V in[H];
   L2O_UNROLL
-  for (int k = 0; k < H; ++k) in[k] = k < L.num_inputs ? x[k < 2 ? k : 0] : V(0.0f);
+  for (int k = 0; k < H; ++k) in[k] = k < L.num_inputs ? x[k < kMaxInputs ? k : 0] : V(0.0f);
   for (int l = 0; l < L.layers; ++l) {
     V h[H], c[H];
     L2O_UNROLL
@@ -383,7 +453,7 @@ L2O_HD V lstm_forward_step(Phi P, const WeightLayout& L, float forget_bias, floa
   V out = V(phi[L.out_b_offset()]);
   L2O_UNROLL
   for (int j = 0; j < H; ++j) out = out + wo[j] * in[j];
-  return output_scale * out;
+  return output_map(out, output_scale, bounded);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -469,20 +539,17 @@ L2O_HD void lstm_cell_backward(const float* __restrict__ W, int nin, const V* ac
 // l + 1 cells for layer l), which keeps the working set to one layer's vectors.
 template <int H, class V, class StateIn, class Carry, class Sink>
 L2O_HD void lstm_backward_step(const float* __restrict__ phi, const WeightLayout& L,
-                               float forget_bias, float output_scale, const V* x, StateIn& state,
-                               V dupdate, Carry& carry, Sink& sink) {
+                               float forget_bias, float output_scale, bool bounded, const V* x,
+                               StateIn& state, V dupdate, Carry& carry, Sink& sink) {
   V dh_above[H];  // dL/dh of the layer being processed, from the layer above (or output)
   const float* wo = phi + L.out_w_offset();
-  const V dout = output_scale * dupdate;
-  L2O_UNROLL
-  for (int j = 0; j < H; ++j) dh_above[j] = wo[j] * dout;
 
   for (int l = L.layers - 1; l >= 0; --l) {
     // Recompute layers 0..l of this step; keep layer l's input, previous state and
     // activations.
     V in[H], hp[H], cp[H], h[H], c[H], act[4 * H];
     L2O_UNROLL
-    for (int k = 0; k < H; ++k) in[k] = k < L.num_inputs ? x[k < 2 ? k : 0] : V(0.0f);
+    for (int k = 0; k < H; ++k) in[k] = k < L.num_inputs ? x[k < kMaxInputs ? k : 0] : V(0.0f);
     for (int m = 0; m <= l; ++m) {
       L2O_UNROLL
       for (int j = 0; j < H; ++j) {
@@ -498,7 +565,15 @@ L2O_HD void lstm_backward_step(const float* __restrict__ phi, const WeightLayout
         for (int j = 0; j < H; ++j) in[j] = h[j];
       }
     }
-    if (l == L.layers - 1) sink.output(dout, h);
+    if (l == L.layers - 1) {  // the first layer processed: the output's gradient
+      V out = V(phi[L.out_b_offset()]);
+      L2O_UNROLL
+      for (int j = 0; j < H; ++j) out = out + wo[j] * h[j];
+      const V dout = output_derivative(out, output_scale, bounded) * dupdate;
+      sink.output(dout, h);
+      L2O_UNROLL
+      for (int j = 0; j < H; ++j) dh_above[j] = wo[j] * dout;
+    }
 
     V dh[H], dc[H], dz[4 * H], dh_prev[H];
     L2O_UNROLL

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The held-out generalisation suite (docs/generalisation.md): one learned optimizer against
 # Adam and NAG, their learning rates tuned per task, on tasks beyond the paper's training
-# setting — 1 x 20 sigmoid (the training task), ReLU and tanh MLPs, a 2 x 40 ReLU MLP and
+# setting — 1 x 20 sigmoid (the training task), ReLU and tanh MLPs, a 2 x 40 ReLU MLP, a
+# two-convolution ReLU CNN (on the CPU whatever DEVICE says: it has no CUDA version) and
 # Gaussian and uniform quadratics — each at 100 steps and at LONG steps. One `l2o eval` per
 # row (its table, curves and plot in OUT/ROW/), then OUT/README.md: per row the log10 mean
 # final losses with standard errors, how many optimizees the LSTM ends lower on than
@@ -21,17 +22,9 @@ out=${OUT:-docs/results/generalisation/$name}
 long=${LONG:-1000}
 l2o="$build/l2o"
 mkdir -p "$out"
-# name | problem options
-rows=(
-  "mlp-1x20-sigmoid|--problem mlp --mlp-hidden 20 --activation sigmoid"
-  "mlp-1x20-relu|--problem mlp --mlp-hidden 20 --activation relu"
-  "mlp-1x20-tanh|--problem mlp --mlp-hidden 20 --activation tanh"
-  "mlp-2x40-relu|--problem mlp --mlp-hidden 40,40 --activation relu"
-  "quadratic-uniform|--problem quadratic --dist uniform"
-  "quadratic-normal|--problem quadratic --dist normal"
-)
+source scripts/suite_rows.sh
 start=$(date +%s)
-for row in "${rows[@]}"; do
+for row in "${suite_rows[@]}"; do
   task=${row%%|*}
   read -r -a opts <<<"${row#*|}"
   for steps in 100 "$long"; do
@@ -39,10 +32,12 @@ for row in "${rows[@]}"; do
     [[ $id =~ ${ROWS:-.} ]] || continue
     runs=${RUNS:-50}
     [ "$steps" != 100 ] && runs=${LONG_RUNS:-20}
+    device=${DEVICE:-auto}
+    [[ $task == cnn-* ]] && device=cpu
     echo "== $id ($runs held-out optimizees, $(($(date +%s) - start)) s so far)"
     "$l2o" eval "${opts[@]}" --optimizer "$phi" --steps "$steps" --runs "$runs" \
       --validation "${VALIDATION:-5}" --lr-points "${LR_POINTS:-4}" --baselines adam,nag \
-      --device "${DEVICE:-auto}" --out-dir "$out/$id" --force >"$out/$id.log" 2>&1 ||
+      --device "$device" --out-dir "$out/$id" --force >"$out/$id.log" 2>&1 ||
       { tail -5 "$out/$id.log"; exit 1; }
     grep -E '^\| (LSTM|adam|nag)' "$out/$id.log"
   done

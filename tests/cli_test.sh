@@ -2,7 +2,7 @@
 # The command line's answers to bad input: a message, exit status 2, nothing overwritten.
 #   cli_test.sh PATH/TO/l2o
 set -u
-l2o=$1
+l2o=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")  # absolute: some checks run elsewhere
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 fails=0
@@ -47,6 +47,14 @@ expect 2 "expected auto, cpu or cuda" -- "$l2o" train --problem quadratic --devi
 expect 2 "steps-max 150, expected a multiple of --unroll 20 of at least --steps 100" -- "$l2o" train --problem quadratic --steps-max 150 --out "$dir/x.l2o"
 expect 2 "exchange 'mpi': expected auto, host or nccl" -- "$l2o" train --problem quadratic --exchange mpi --out "$dir/x.l2o"
 expect 2 "exchange nccl" -- "$l2o" train --problem quadratic --epochs 1 --device cpu --exchange nccl --out "$dir/x.l2o"
+# The options after the paper (docs/generalisation.md): checked, trained, kept in the file.
+expect 2 "random-scale = '0.5', expected a finite number in \[1, " -- "$l2o" train --problem quadratic --random-scale 0.5 --out "$dir/x.l2o"
+expect 2 "nominal-lr = '-1'" -- "$l2o" train --problem quadratic --nominal-lr -1 --out "$dir/x.l2o"
+expect 0 "trained 2 epochs" -- "$l2o" train --problem quadratic --dims 4 --batch 8 --epochs 2 --eval-every 1 --validation 2 --steps 20 --moment-inputs --bounded-output --nominal-lr 0.01 --random-scale 10 --out "$dir/opt.l2o"
+expect 0 "moment inputs, bounded output, nominal Adam term lr 0.01" -- "$l2o" info "$dir/opt.l2o"
+expect 0 "LSTM (l2o)" -- "$l2o" eval --problem quadratic --dims 4 --batch 8 --optimizer "$dir/opt.l2o" --steps 5 --runs 1 --baselines none --out-dir "$dir/evopt"
+expect 2 "unknown problem 'cnns'" -- "$l2o" eval --problem cnns --optimizer "$dir/opt.l2o"
+expect 2 "--cnn-channels entry '0'" -- "$l2o" eval --problem cnn --cnn-channels 8,0 --optimizer "$dir/opt.l2o"
 expect 2 "cannot open" -- "$l2o" eval --problem quadratic --optimizer "$dir/missing.l2o"
 echo "not a checkpoint" >"$dir/junk.l2o"
 expect 2 "wrong magic" -- "$l2o" eval --problem quadratic --optimizer "$dir/junk.l2o"
@@ -82,6 +90,7 @@ expect 2 "activation 'swish'" -- "$l2o" eval --problem mlp --optimizer "$dir/phi
 expect 2 "dataset-fashion-mnist" -- "$l2o" eval --problem mlp --optimizer "$dir/phi.l2o" --data "$dir/none"
 if [ -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
   expect 0 "784-3-4-10 relu" -- "$l2o" eval --problem mlp --optimizer "$dir/phi.l2o" --mlp-hidden 3,4 --activation relu --steps 2 --runs 1 --validation 1 --baselines sgd --out-dir "$dir/evm"
+  expect 0 "Fashion-MNIST CNN 28x28 -conv3x3/2-> 4x14x14" -- "$l2o" eval --problem cnn --cnn-channels 4 --optimizer "$dir/phi.l2o" --steps 2 --runs 1 --validation 1 --baselines sgd --device cpu --out-dir "$dir/evc"
 fi
 # Outputs are checked before any work: a missing folder, a folder in the way, results
 # already there (eval: only with --force, and no folder is made by a failed run).
@@ -135,8 +144,9 @@ for cmd in train eval init info; do
 done
 expect 0 "usage: l2o eval" -- "$l2o" help eval
 for cmd in train eval init; do
-  for name in $("$l2o" "$cmd" --help | grep -o '^  --[a-z-]*' | sed 's/^  --//'); do
-    if "$l2o" "$cmd" "--$name" x 2>&1 | grep -q "unknown option"; then
+  for name in $("$l2o" "$cmd" --help | grep -o '^  --[a-z0-9-]*' | sed 's/^  --//'); do
+    # (in the temporary folder: `init --out x` writes a file x)
+    if (cd "$dir" && "$l2o" "$cmd" "--$name" x 2>&1) | grep -q "unknown option"; then
       echo "FAIL: l2o $cmd --help lists --$name, which the parser refuses"
       fails=$((fails + 1))
     fi

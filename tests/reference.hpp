@@ -62,12 +62,26 @@ struct Net {
   }
 };
 
-// Per-coordinate state: h[l][u], c[l][u].
+// Per-coordinate state: h[l][u], c[l][u], and the running moments with their step count
+// (used when the configuration has moment inputs or a nominal term).
 struct CoordState {
   std::vector<std::vector<double>> h, c;
+  double m = 0.0, v = 0.0;
+  int t = 0;
   CoordState(int layers, int hidden)
       : h(layers, std::vector<double>(hidden, 0.0)), c(layers, std::vector<double>(hidden, 0.0)) {}
 };
+
+// Adam's bias-corrected moments after gradient g: advances s.m, s.v and s.t and returns
+// r = 1 / (sqrt(v / (1 - beta2^t)) + eps) and mhat = m / (1 - beta1^t).
+inline void moments(const OptimizerConfig& c, double g, CoordState& s, double& mhat, double& r) {
+  const double b1 = c.beta1, b2 = c.beta2;
+  s.m = b1 * s.m + (1 - b1) * g;
+  s.v = b2 * s.v + (1 - b2) * g * g;
+  s.t += 1;
+  mhat = s.m / (1 - std::pow(b1, s.t));
+  r = 1.0 / (std::sqrt(s.v / (1 - std::pow(b2, s.t))) + double(c.moment_eps));
+}
 
 // One LSTM cell; updates h and c in place.
 inline void cell(const Net& net, int l, const std::vector<double>& in, std::vector<double>& h,
@@ -93,15 +107,24 @@ inline void cell(const Net& net, int l, const std::vector<double>& in, std::vect
 }
 
 // The update g for one coordinate with gradient grad; state carried in place.
+// With moment inputs the inputs are the preprocessed gradient, mhat r and g r; with
+// bounded output the update is scale tanh(out); a nominal term adds -nominal_lr mhat r.
 inline double step(const Net& net, const OptimizerConfig& cfg, double grad, CoordState& s) {
   std::vector<double> in = preprocess(grad, cfg);
+  double mhat = 0.0, r = 0.0;
+  if (cfg.uses_moments()) moments(cfg, grad, s, mhat, r);
+  if (cfg.moment_inputs) {
+    in.push_back(mhat * r);
+    in.push_back(grad * r);
+  }
   for (int l = 0; l < net.layers; ++l) {
     cell(net, l, in, s.h[l], s.c[l]);
     in = s.h[l];
   }
   double out = net.bo;
   for (int u = 0; u < net.hidden; ++u) out += net.wo[u] * in[u];
-  return net.scale * out;
+  const double learned = cfg.bounded_output ? net.scale * std::tanh(out) : net.scale * out;
+  return learned - double(cfg.nominal_lr) * mhat * r;
 }
 
 }  // namespace l2o::ref

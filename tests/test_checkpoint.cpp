@@ -88,6 +88,60 @@ TEST_F(CheckpointTest, RoundTripKeepsConfigWeightsAndSections) {
   EXPECT_EQ(files, 1);
 }
 
+// A configuration with an option after the paper is written as format version 2 (a
+// 48-byte CONF); the paper's configuration stays version 1, byte for byte what earlier
+// l2o wrote, so both kinds of file load.
+TEST_F(CheckpointTest, OptionsAfterThePaperUseVersionTwoAndVersionOneStillLoads) {
+  OptimizerConfig cfg;
+  cfg.hidden = 8;
+  cfg.moment_inputs = true;
+  cfg.bounded_output = true;
+  cfg.nominal_lr = 0.002f;
+  cfg.beta1 = 0.8f;
+  cfg.beta2 = 0.99f;
+  cfg.moment_eps = 1e-6f;
+  const Weights phi = Weights::initialise(cfg, 3);
+  save_weights(path("v2.l2o"), phi);
+  Bytes b = read(path("v2.l2o"));
+  std::uint32_t version, conf_bytes;
+  std::memcpy(&version, b.data() + kVersionAt, 4);
+  std::memcpy(&conf_bytes, b.data() + 24 + 8, 4);
+  EXPECT_EQ(version, 2u);
+  EXPECT_EQ(conf_bytes, 48u);
+  const Checkpoint back = load_checkpoint(path("v2.l2o"));
+  EXPECT_EQ(back.phi.config(), cfg);
+  EXPECT_EQ(back.phi.values(), phi.values());
+  EXPECT_EQ(back.phi.config().num_inputs(), 4);
+
+  save_weights(path("v1.l2o"), Weights::initialise(OptimizerConfig{}, 3));
+  const Bytes v1 = read(path("v1.l2o"));
+  std::memcpy(&version, v1.data() + kVersionAt, 4);
+  EXPECT_EQ(version, 1u);
+  EXPECT_EQ(load_checkpoint(path("v1.l2o")).phi.config(), OptimizerConfig{});
+
+  // A flag other than 0 or 1, and a version-2 CONF naming none of the options, are refused.
+  Bytes bad = b;
+  const std::uint32_t two = 2;
+  std::memcpy(bad.data() + kConfPayloadAt + 24, &two, 4);
+  fix_crc(bad);
+  EXPECT_NE(refusal(bad).find("moment_inputs = 2"), std::string::npos) << refusal(bad);
+  bad = b;
+  const std::uint32_t zero = 0;
+  const float no_lr = 0.0f;
+  std::memcpy(bad.data() + kConfPayloadAt + 24, &zero, 4);
+  std::memcpy(bad.data() + kConfPayloadAt + 28, &zero, 4);
+  std::memcpy(bad.data() + kConfPayloadAt + 32, &no_lr, 4);
+  fix_crc(bad);
+  EXPECT_NE(refusal(bad).find("without its options"), std::string::npos) << refusal(bad);
+  // A version-1 header on a 48-byte CONF is refused by its length.
+  bad = b;
+  const std::uint32_t one = 1;
+  std::memcpy(bad.data() + kVersionAt, &one, 4);
+  fix_crc(bad);
+  EXPECT_NE(refusal(bad).find("CONF section of 48 bytes, expected 24"), std::string::npos)
+      << refusal(bad);
+}
+
 TEST_F(CheckpointTest, OverwriteIsAtomicAndFailureLeavesTheOldFile) {
   const std::string p = path("phi.l2o");
   const Weights a = Weights::initialise(OptimizerConfig{}, 1);

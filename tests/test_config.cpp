@@ -2,6 +2,7 @@
 #include "l2o/device.hpp"
 #include "l2o/error.hpp"
 #include "l2o/optimizer.hpp"
+#include "l2o/weights.hpp"
 
 #include <gtest/gtest.h>
 
@@ -9,6 +10,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <string>
+#include <vector>
 
 namespace l2o {
 namespace {
@@ -41,6 +43,67 @@ TEST(Config, InvalidFieldsAreNamedWithTheirValue) {
   c.preprocess = Preprocess::kNone;
   c.p = -1;  // p is unused without log_sign preprocessing
   EXPECT_EQ(error_of([&] { c.validate(); }), "");
+}
+
+TEST(Config, OptionsAfterThePaperAreCheckedAndSizeTheState) {
+  OptimizerConfig c;
+  c.nominal_lr = -0.1f;
+  EXPECT_NE(error_of([&] { c.validate(); }).find("nominal_lr = -0.1"), std::string::npos);
+  c = {};
+  c.beta2 = 1.0f;
+  EXPECT_NE(error_of([&] { c.validate(); }).find("beta2 = 1"), std::string::npos);
+  c = {};
+  c.moment_eps = 0.0f;
+  EXPECT_NE(error_of([&] { c.validate(); }).find("moment_eps = 0"), std::string::npos);
+  c = {};
+  EXPECT_EQ(c.num_inputs(), 2);
+  EXPECT_EQ(c.state_dim(), 80);
+  c.bounded_output = true;  // no moments needed
+  EXPECT_EQ(c.state_dim(), 80);
+  c.nominal_lr = 1e-3f;  // moments in the state, no new inputs
+  EXPECT_EQ(c.num_inputs(), 2);
+  EXPECT_EQ(c.state_dim(), 84);
+  c.moment_inputs = true;
+  EXPECT_EQ(c.num_inputs(), 4);
+  EXPECT_EQ(c.state_dim(), 84);
+  EXPECT_NE(describe(c).find("moment inputs"), std::string::npos) << describe(c);
+  OptimizerConfig d = c;
+  d.beta1 = 0.5f;
+  EXPECT_NE(c, d);
+  c.moment_inputs = false;
+  c.nominal_lr = 0.0f;
+  d = c;
+  d.beta1 = 0.5f;  // unused without moments
+  EXPECT_EQ(c, d);
+}
+
+// extend_weights: the paper's phi carried into moment inputs computes the same steps
+// (the new columns are zero); other differences are refused.
+TEST(Config, ExtendWeightsAddsZeroInputColumns) {
+  OptimizerConfig paper;
+  paper.hidden = 8;
+  const Weights phi = Weights::initialise(paper, 5);
+  OptimizerConfig wide = paper;
+  wide.moment_inputs = true;
+  wide.nominal_lr = 0.0f;
+  const Weights ext = extend_weights(phi, wide);
+  ASSERT_EQ(ext.config(), wide);
+  const std::size_t n = 37;
+  std::vector<float> g(n), a(n, 0.5f), b(n, 0.5f);
+  for (std::size_t i = 0; i < n; ++i) g[i] = std::sin(float(i)) * std::pow(10.0f, float(i % 7) - 4);
+  LstmOptimizer oa(phi, Device::kCpu), ob(ext, Device::kCpu);
+  std::vector<float> sa(oa.state_size(n), 0.0f), sb(ob.state_size(n), 0.0f);
+  for (int t = 0; t < 3; ++t) {
+    oa.step(a.data(), g.data(), sa.data(), n);
+    ob.step(b.data(), g.data(), sb.data(), n);
+  }
+  EXPECT_EQ(a, b);
+  OptimizerConfig other = wide;
+  other.hidden = 16;
+  EXPECT_NE(error_of([&] { extend_weights(phi, other); }).find("cannot carry phi"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { extend_weights(ext, paper); }).find("inputs may only be added"),
+            std::string::npos);
 }
 
 TEST(Config, ParseNames) {

@@ -197,13 +197,13 @@ void check_quad_layout(int layers, Preprocess pre, std::uint64_t seed) {
     std::vector<float> s1(c.state_dim()), s2;
     for (float& v : s1) v = float(rng.normal());
     s2 = s1;
-    float x[2] = {0.0f, 0.0f};
+    float x[kMaxInputs] = {};
     preprocess(float(rng.normal() * 1e-2), pp, x);
     ArrayIO io1{s1.data()}, io2{s2.data()};
-    const float u1 =
-        lstm_forward_step<H>(RowMajorPhi{phi.data()}, L, c.forget_bias, c.output_scale, x, io1);
-    const float u2 =
-        lstm_forward_step<H>(QuadPhi{quads.data()}, L, c.forget_bias, c.output_scale, x, io2);
+    const float u1 = lstm_forward_step<H>(RowMajorPhi{phi.data()}, L, c.forget_bias, c.output_scale,
+                                          false, x, io1);
+    const float u2 = lstm_forward_step<H>(QuadPhi{quads.data()}, L, c.forget_bias, c.output_scale,
+                                          false, x, io2);
     ASSERT_EQ(u1, u2);
     ASSERT_EQ(s1, s2);
   }

@@ -78,6 +78,19 @@ void run_against_reference(const OptimizerConfig& cfg, std::size_t n, int steps,
           ++bad;
         }
       }
+    if (cfg.uses_moments()) {
+      // The moment rows after the LSTM's: v within 1e-5 relative; m, a sum of terms of
+      // both signs, within 1e-6 of the gradients' scale sqrt(v / (1 - beta2)).
+      const std::size_t row = static_cast<std::size_t>(2 * cfg.layers * cfg.hidden);
+      const float m = state[row * n + i], v = state[(row + 1) * n + i];
+      const double g_scale = std::sqrt(rstate[k].v / (1.0 - cfg.beta2));
+      if (std::fabs(m - rstate[k].m) > 1e-6 * g_scale + 1e-30 ||
+          std::fabs(v - rstate[k].v) > 1e-5 * rstate[k].v + 1e-30) {
+        ADD_FAILURE() << "moments of coordinate " << i << ": m " << m << " vs " << rstate[k].m
+                      << ", v " << v << " vs " << rstate[k].v;
+        ++bad;
+      }
+    }
   }
 }
 
@@ -109,6 +122,29 @@ TEST(CpuStep, OtherConfigurations) {
     c.hidden = hidden;
     run_against_reference(c, 37, 3, 10 + hidden);
   }
+}
+
+// The options after the paper (docs/generalisation.md): moment inputs, a bounded output,
+// a nominal Adam term, alone and together, on sizes with partial SIMD blocks; with
+// H = 4 the first layer's 4 inputs fill its input slots.
+TEST(CpuStep, OptionsAfterThePaper) {
+  OptimizerConfig moments;
+  moments.moment_inputs = true;
+  OptimizerConfig bounded;
+  bounded.bounded_output = true;
+  bounded.output_scale = 0.3f;
+  OptimizerConfig nominal;
+  nominal.nominal_lr = 0.01f;
+  nominal.beta1 = 0.5f;
+  OptimizerConfig all = moments;
+  all.bounded_output = true;
+  all.nominal_lr = 0.003f;
+  all.hidden = 4;
+  OptimizerConfig raw = moments;  // three inputs: g, mhat r, g r
+  raw.preprocess = Preprocess::kNone;
+  std::uint64_t seed = 50;
+  for (const OptimizerConfig& c : {moments, bounded, nominal, all, raw})
+    for (std::size_t n : {0u, 1u, 17u, 301u, 40013u}) run_against_reference(c, n, 6, ++seed);
 }
 
 TEST(CpuStep, ResultsDoNotDependOnThreadCount) {

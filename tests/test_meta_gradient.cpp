@@ -10,6 +10,7 @@
 #include "l2o/error.hpp"
 #include "l2o/meta.hpp"
 #include "l2o/problem.hpp"
+#include "maths/coordinate.hpp"
 #include "maths/random.hpp"
 #include "reference.hpp"
 
@@ -58,6 +59,69 @@ double ltilde(const OptimizerConfig& cfg, const std::vector<double>& phi,
     for (std::size_t i = 0; i < theta.size(); ++i) L += omega[t] * double(g[i]) * theta[i];
   }
   return L;
+}
+
+// The per-coordinate maths the CUDA kernels run (coordinate_inputs, lstm_forward_step and
+// lstm_backward_step of maths/coordinate.hpp, one coordinate at a time), driven here on
+// the host: the first T steps from a zero state, then the second unroll's forward with its
+// states recorded and its backward, dL/dphi summed in double. This checks the GPU path's
+// maths on machines without a GPU; the CPU backend has its own tiled kernels.
+struct VecIO {
+  float* s;
+  float load(int k) const { return s[k]; }
+  void store(int k, float v) const { s[k] = v; }
+};
+struct DphiSink {
+  const WeightLayout& L;
+  std::vector<double>& d;
+  void output(float dout, const float* h) {
+    for (int j = 0; j < L.hidden; ++j) d[L.out_w_offset() + j] += double(dout) * h[j];
+    d[L.out_b_offset()] += dout;
+  }
+  void layer(int l, const float* dz, const float* in, const float* hp) {
+    const int nin = L.layer_input(l), ld = L.row_length(l);
+    for (int r = 0; r < 4 * L.hidden; ++r) {
+      double* w = d.data() + L.w_offset(l) + static_cast<std::size_t>(r) * ld;
+      for (int k = 0; k < nin; ++k) w[k] += double(dz[r]) * in[k];
+      for (int j = 0; j < L.hidden; ++j) w[nin + j] += double(dz[r]) * hp[j];
+      d[L.b_offset(l) + r] += dz[r];
+    }
+  }
+};
+
+template <int H>
+std::vector<double> generic_meta_gradient(const Weights& phi,
+                                          const std::vector<std::vector<float>>& grads, int T,
+                                          const std::vector<float>& omega) {
+  const OptimizerConfig& c = phi.config();
+  const WeightLayout L = phi.layout();
+  const PreprocessParams pre = PreprocessParams::from(c);
+  const std::size_t n = grads[0].size(), sd = static_cast<std::size_t>(c.state_dim());
+  std::vector<double> d(phi.size(), 0.0);
+  for (std::size_t i = 0; i < n; ++i) {
+    std::vector<float> s(sd, 0.0f);
+    std::vector<std::vector<float>> tape;
+    for (int t = 0; t < 2 * T; ++t) {
+      if (t >= T) tape.push_back(s);
+      VecIO io{s.data()};
+      float x[kMaxInputs] = {};
+      coordinate_inputs(grads[t][i], pre, io, true, x);
+      lstm_forward_step<H>(RowMajorPhi{phi.data()}, L, c.forget_bias, c.output_scale,
+                           c.bounded_output, x, io);
+    }
+    std::vector<float> carry(sd, 0.0f);
+    float lambda = 0.0f;
+    for (int t = T - 1; t >= 0; --t) {
+      lambda += omega[t] * grads[T + t + 1][i];
+      VecIO state{tape[t].data()}, cr{carry.data()};
+      float x[kMaxInputs] = {};
+      coordinate_inputs(grads[T + t][i], pre, state, false, x);
+      DphiSink sink{L, d};
+      lstm_backward_step<H>(phi.data(), L, c.forget_bias, c.output_scale, c.bounded_output, x,
+                            state, lambda, cr, sink);
+    }
+  }
+  return d;
 }
 
 struct Case {
@@ -128,6 +192,30 @@ void check_meta_gradient(const Case& c, std::uint64_t seed) {
       ++bad;
     }
   }
+  // The GPU kernels' per-coordinate maths, run on the host, against the same differences
+  // and tolerance.
+  std::vector<double> generic;
+  switch (c.cfg.hidden) {
+    case 4:
+      generic = generic_meta_gradient<4>(phi, f.grads, c.T, omega);
+      break;
+    case 8:
+      generic = generic_meta_gradient<8>(phi, f.grads, c.T, omega);
+      break;
+    case 20:
+      generic = generic_meta_gradient<20>(phi, f.grads, c.T, omega);
+      break;
+    default:
+      FAIL() << "no generic check for hidden " << c.cfg.hidden;
+  }
+  for (std::size_t k = 0; k < entries.size() && bad < 10; ++k) {
+    const double got = generic[entries[k]];
+    if (std::fabs(got - fd[k]) > 1e-4 * scale + 1e-3 * std::fabs(fd[k])) {
+      ADD_FAILURE() << "generic (GPU maths) dL/dphi[" << entries[k] << "] = " << got
+                    << ", finite difference " << fd[k] << " (largest " << scale << ")";
+      ++bad;
+    }
+  }
 }
 
 TEST(MetaGradient, LogSignPreprocessingNonUniformWeights) {
@@ -165,6 +253,32 @@ TEST(MetaGradient, DefaultTwoByTwentySampled) {
   c.T = 4;
   c.checked = 400;
   check_meta_gradient(c, 4);
+}
+
+// The options after the paper: the moments are functions of the gradients alone (held
+// constant), so the meta-gradient flows through the extra inputs' weights and, with a
+// bounded output, through the tanh's derivative.
+TEST(MetaGradient, MomentInputsBoundedOutputNominalTerm) {
+  Case c;
+  c.cfg.hidden = 8;
+  c.cfg.moment_inputs = true;
+  c.cfg.bounded_output = true;
+  c.cfg.output_scale = 0.5f;
+  c.cfg.nominal_lr = 0.05f;
+  c.T = 5;
+  c.omega = {1.0f, 0.5f, 2.0f, 1.0f, 1.0f};
+  check_meta_gradient(c, 21);
+  Case b;  // each on its own, H = 4 (four inputs fill the first layer's input slots)
+  b.cfg.hidden = 4;
+  b.T = 4;
+  b.cfg.bounded_output = true;
+  check_meta_gradient(b, 22);
+  b.cfg.bounded_output = false;
+  b.cfg.moment_inputs = true;
+  check_meta_gradient(b, 23);
+  b.cfg.preprocess = Preprocess::kNone;  // three inputs
+  b.cfg.output_scale = 1.0f;
+  check_meta_gradient(b, 24);
 }
 
 // unroll_timed runs the same computation as unroll (bit for bit on the CPU) and accounts

@@ -9,10 +9,13 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <fstream>
 #include <map>
 #include <regex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -62,7 +65,9 @@ class MixtureTest : public ::testing::Test {
 TEST_F(MixtureTest, BadSpecsAreRefusedNamingThePart) {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"", "no component"},
-      {"cubic", "component 'cubic', expected mlp(...) or quadratic(...)"},
+      {"cubic", "component 'cubic', expected mlp(...), cnn(...) or quadratic(...)"},
+      {"cnn(layers=4)", "cnn layers=4, expected integers in 1..3"},
+      {"cnn(hidden=3)", "cnn has no key 'hidden' (activation, channels, layers, batch, weight)"},
       {"mlp(activation=swish)", "mlp activation 'swish', expected sigmoid|relu|tanh"},
       {"mlp(hidden=0..8)", "mlp hidden=0..8, expected integers in 1..4096"},
       {"mlp(hidden=9..8)", "mlp hidden=9..8, expected integers in 1..4096"},
@@ -134,7 +139,12 @@ TEST_F(MixtureTest, DrawsFollowTheSpecAndTheSeed) {
 
 // The same seed, the same optimizee: its initial point and loss.
 TEST_F(MixtureTest, SampleIsDeterministicInTheSeed) {
-  const auto family = make_mixture_family("mlp(hidden=3..4),quadratic(dims=2)", mlp_);
+  const auto family = make_mixture_family(
+      "mlp(hidden=3..4),quadratic(dims=2),cnn(channels=2..3, layers=1..2)", mlp_);
+  std::set<std::string> kinds;
+  for (std::uint64_t seed = 0; seed < 60; ++seed)
+    kinds.insert(family->describe_sample(seed).substr(0, 18));
+  EXPECT_EQ(kinds.size(), 3u);  // "Fashion-MNIST MLP ", "Fashion-MNIST CNN ", a quadratic
   for (std::uint64_t seed : {1u, 2u, 3u, 4u}) {
     auto a = family->sample(seed, Device::kCpu), b = family->sample(seed, Device::kCpu);
     ASSERT_EQ(a->size(), b->size());
@@ -147,6 +157,51 @@ TEST_F(MixtureTest, SampleIsDeterministicInTheSeed) {
     b->loss_and_grad(tb.data(), gb.data(), &lb, nullptr);
     EXPECT_EQ(la, lb);
     EXPECT_EQ(ga, gb);
+  }
+}
+
+// Random scaling (make_scaled_optimizee): f(c * theta') with theta'_0 = theta_0 / c keeps
+// the losses of f and multiplies each gradient coordinate by its c_i, the factors lying
+// in [1 / spread, spread], spread over the range, and fixed by the seed.
+TEST(ScaledOptimizee, KeepsTheLossesAndScalesEachGradient) {
+  QuadraticOptions qo;
+  qo.dims = 5;
+  qo.batch = 40;
+  const auto family = make_quadratic_family(qo);
+  auto base = family->sample(7, Device::kCpu);
+  auto scaled = make_scaled_optimizee(family->sample(7, Device::kCpu), 10.0, 99);
+  const std::size_t n = base->size();
+  ASSERT_EQ(scaled->size(), n);
+  std::vector<float> t0(n), s0(n), g0(n), gs(n);
+  base->initial_theta(t0.data(), nullptr);
+  scaled->initial_theta(s0.data(), nullptr);
+  float l0 = 0, ls = 0;
+  base->loss_and_grad(t0.data(), g0.data(), &l0, nullptr);
+  scaled->loss_and_grad(s0.data(), gs.data(), &ls, nullptr);
+  EXPECT_NEAR(ls, l0, 1e-5 * std::fabs(l0));
+  double lo = 1e30, hi = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const double c = double(t0[i]) / s0[i];  // theta'_0 = theta_0 / c
+    if (t0[i] == 0.0f) continue;
+    ASSERT_GE(c, 0.1 * (1 - 1e-5));
+    ASSERT_LE(c, 10.0 * (1 + 1e-5));
+    lo = std::min(lo, c);
+    hi = std::max(hi, c);
+    EXPECT_NEAR(gs[i], c * g0[i], 1e-4 * std::fabs(c * g0[i]) + 1e-6) << "coordinate " << i;
+  }
+  EXPECT_LT(lo, 0.3);  // 200 log-uniform draws reach both ends of [0.1, 10]
+  EXPECT_GT(hi, 3.0);
+  auto again = make_scaled_optimizee(family->sample(7, Device::kCpu), 10.0, 99);
+  std::vector<float> s1(n);
+  again->initial_theta(s1.data(), nullptr);
+  EXPECT_EQ(s0, s1);
+  for (double bad : {0.5, -1.0, std::nan("")}) {
+    try {
+      make_scaled_optimizee(family->sample(7, Device::kCpu), bad, 1);
+      ADD_FAILURE() << "spread " << bad << " accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("spread"), std::string::npos) << e.what();
+    }
   }
 }
 

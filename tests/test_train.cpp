@@ -309,6 +309,49 @@ TEST_F(TrainTest, HorizonsAreDrawnPerOptimizee) {
   EXPECT_THROW(train(cfg_, *family_, o), Error);
 }
 
+// Random scaling of the training optimizees (Lv et al. 2017) changes what phi learns, is
+// reproducible, is part of the run's identity (a resume with another spread is refused),
+// and the options after the paper train: a warm start from a phi without them
+// (extend_weights) and a phi with them all.
+TEST_F(TrainTest, RandomScalingAndOptionsAfterThePaperTrain) {
+  TrainOptions o = options(6, 3);
+  o.random_scale = 10.0;
+  o.out = path("scaled.l2o");
+  train(cfg_, *family_, o);
+  TrainOptions again = o;
+  again.out = path("scaled2.l2o");
+  train(cfg_, *family_, again);
+  TrainOptions plain = o;
+  plain.random_scale = 0.0;
+  plain.out = path("plain.l2o");
+  train(cfg_, *family_, plain);
+  EXPECT_EQ(load_weights(o.out).values(), load_weights(again.out).values());
+  EXPECT_NE(load_weights(o.out).values(), load_weights(plain.out).values());
+  TrainOptions more = o;
+  more.epochs = 9;
+  more.resume = true;
+  more.random_scale = 3.0;
+  EXPECT_THROW(train(cfg_, *family_, more), Error);
+  o.random_scale = 0.5;
+  EXPECT_THROW(train(cfg_, *family_, o), Error);
+
+  OptimizerConfig wide = cfg_;
+  wide.moment_inputs = true;
+  wide.bounded_output = true;
+  wide.nominal_lr = 0.01f;
+  TrainOptions warm = plain;
+  warm.init = plain.out;
+  warm.out = path("wide.l2o");
+  const TrainSummary s = train(wide, *family_, warm);
+  EXPECT_TRUE(std::isfinite(s.best_validation));
+  const Weights w = load_weights(warm.out);
+  EXPECT_EQ(w.config(), wide);
+  OptimizerConfig other = wide;
+  other.hidden = cfg_.hidden == 8 ? 16 : 8;
+  warm.out = path("other.l2o");
+  EXPECT_THROW(train(other, *family_, warm), Error);
+}
+
 // A mixture's optimizees differ in size from one meta-batch to the next (the unrollers are
 // made again); the ranks still compute the one-process phi, and a run repeats bit for bit.
 TEST_F(TrainTest, MixturesOfSizesTrainAlikeOnRanks) {

@@ -67,6 +67,9 @@ OptionTable train_options() {
             "draw each optimizee's steps log-uniformly in [N, M] (whole unrolls); validation "
             "runs M"},
            {"unroll", "N", text(o.unroll), "steps per truncation (one meta-step each)"},
+           {"random-scale", "S", "1",
+            "scale each training optimizee's coordinates by factors log-uniform in [1/S, S] "
+            "(CPU)"},
            {"epochs", "N", text(o.epochs), "optimizees to train on"},
            {"meta-batch", "B", text(o.meta_batch),
             "optimizees per meta-step (their meta-gradients averaged); under mpirun, split "
@@ -163,13 +166,16 @@ int cmd_train(int argc, char** argv) {
   // Starting from a file: its configuration, unless optimizer options say otherwise (then a
   // mismatch is refused by train).
   bool optimizer_given = false;
-  for (const OptionSpec& opt : optimizer_options()) optimizer_given |= a.has(opt.name);
+  for (const OptionSpec& opt : optimizer_options())
+    optimizer_given |= a.has(opt.name) || a.flag(opt.name);
   const OptimizerConfig config =
       o.init.empty() || optimizer_given ? optimizer_config(a) : load_weights(o.init).config();
   o.out = a.required("out");
   o.steps = a.integer<int>("steps", o.steps, 1);
   o.steps_max = a.integer<int>("steps-max", 0, 0);
   o.unroll = a.integer<int>("unroll", o.unroll, 1);
+  o.random_scale = a.number("random-scale", 1.0, 1.0, 1e30);
+  if (o.random_scale == 1.0) o.random_scale = 0.0;  // the same: no scaling
   if (o.steps % o.unroll != 0)
     usage_fail("train: --steps ", o.steps, " is not a multiple of --unroll ", o.unroll);
   if (o.steps_max && (o.steps_max < o.steps || o.steps_max % o.unroll != 0))
@@ -226,6 +232,7 @@ int cmd_train(int argc, char** argv) {
     if (job) std::cerr << ", " << job->size() << " MPI ranks";
     if (o.lr_final > 0) std::cerr << " -> " << o.lr_final;
     if (!o.init.empty()) std::cerr << ", from " << o.init;
+    if (o.random_scale > 1) std::cerr << ", random scale " << o.random_scale;
     std::cerr << ", device " << to_string(device) << (o.resume ? ", resuming" : "") << "\n";
   }
   const bool tty = ::isatty(STDERR_FILENO);

@@ -18,17 +18,20 @@ OptionTable problem_options() {
   const QuadraticOptions q;
   const MlpOptions m;
   return {
-      {"problem", "quadratic|mlp|mix:SPEC", "",
+      {"problem", "quadratic|mlp|cnn|mix:SPEC", "",
        "the problem family (required); mix: a mixture, e.g. "
        "mix:mlp(activation=sigmoid|relu,hidden=10..64),quadratic (docs/generalisation.md)"},
       {"dims", "N", text(q.dims), "quadratic: dimensions of each function (1..64)"},
       {"batch", "N", text(q.batch) + " / " + text(m.batch),
-       "quadratic: functions per optimizee / mlp: minibatch size"},
+       "quadratic: functions per optimizee / mlp, cnn: minibatch size"},
       {"dist", "uniform|normal", "uniform", "quadratic: distribution of W and y"},
       {"mlp-hidden", "W[,W...]", "20", "mlp: hidden layer widths"},
-      {"activation", "sigmoid|relu|tanh", to_string(m.activation), "mlp: hidden activation"},
+      {"cnn-channels", "C[,C...]", "8,16",
+       "cnn: output channels of each 3x3 stride-2 convolution (1..3 of them)"},
+      {"activation", "sigmoid|relu|tanh", to_string(m.activation) + " / relu",
+       "mlp / cnn: hidden activation"},
       {"data", "DIR", "$L2O_FASHION_MNIST_DIR or /usr/share/datasets/fashion-mnist",
-       "mlp: the Fashion-MNIST folder"},
+       "mlp, cnn: the Fashion-MNIST folder"},
       {"init-std", "S", text(m.init_std), "mlp: std of the initial weights"},
   };
 }
@@ -48,15 +51,30 @@ QuadraticOptions quadratic_options(const Args& a) {
   return q;
 }
 
-MlpOptions mlp_options(const Args& a) {
-  MlpOptions m;
-  m.hidden.clear();
-  for (const std::string& w : a.list("mlp-hidden", "20")) {
+std::vector<int> widths(const Args& a, const std::string& name, const std::string& def) {
+  std::vector<int> out;
+  for (const std::string& w : a.list(name, def)) {
     char* end = nullptr;
     const long v = std::strtol(w.c_str(), &end, 10);
-    if (*end != '\0' || v < 1) usage_fail("--mlp-hidden entry '", w, "': expected a width >= 1");
-    m.hidden.push_back(static_cast<int>(v));
+    if (*end != '\0' || v < 1 || v > 1 << 20)
+      usage_fail("--", name, " entry '", w, "': expected a width >= 1");
+    out.push_back(static_cast<int>(v));
   }
+  return out;
+}
+
+CnnOptions cnn_options(const Args& a) {
+  CnnOptions c;
+  c.channels = widths(a, "cnn-channels", "8,16");
+  c.activation = parse_activation(a.str("activation", "relu"));
+  c.batch = a.integer<int>("batch", c.batch, 1);
+  c.data_dir = a.str("data", "");
+  return c;
+}
+
+MlpOptions mlp_options(const Args& a) {
+  MlpOptions m;
+  m.hidden = widths(a, "mlp-hidden", "20");
   m.activation = parse_activation(a.str("activation", "sigmoid"));
   m.batch = a.integer<int>("batch", m.batch, 1);
   m.init_std = a.number("init-std", m.init_std, 0.0, 1e3);
@@ -69,10 +87,11 @@ std::unique_ptr<ProblemFamily> make_family(const Args& a) {
   const std::string name = a.required("problem");
   if (name == "quadratic") return make_quadratic_family(quadratic_options(a));
   if (name == "mlp") return make_mlp_family(mlp_options(a));
+  if (name == "cnn") return make_cnn_family(cnn_options(a));
   // A mixture: its components' keys override the problem options given.
   if (name.rfind("mix:", 0) == 0)
     return make_mixture_family(name.substr(4), mlp_options(a), quadratic_options(a));
-  usage_fail("unknown problem '", name, "': expected quadratic, mlp or mix:SPEC");
+  usage_fail("unknown problem '", name, "': expected quadratic, mlp, cnn or mix:SPEC");
 }
 
 OptionTable optimizer_options() {
@@ -87,6 +106,12 @@ OptionTable optimizer_options() {
       {"p", "P", text(c.p), "log-sign preprocessing exponent"},
       {"scale", "S", text(c.output_scale), "output scale of the update"},
       {"forget-bias", "B", text(c.forget_bias), "added to the forget gate"},
+      {"moment-inputs", "", "", "two more inputs: Adam-like normalised moments (Lv et al. 2017)"},
+      {"bounded-output", "", "", "bounded update: scale * tanh(w_o . h + b_o)"},
+      {"nominal-lr", "LR", text(c.nominal_lr),
+       "add a nominal Adam step of this learning rate to the learned update (0: none)"},
+      {"beta1", "B1", text(c.beta1), "decay of the running mean of g (moments)"},
+      {"beta2", "B2", text(c.beta2), "decay of the running mean of g^2 (moments)"},
   };
 }
 
@@ -98,6 +123,11 @@ OptimizerConfig optimizer_config(const Args& a) {
   c.p = static_cast<float>(a.number("p", c.p, 1e-3, 80.0));
   c.output_scale = static_cast<float>(a.number("scale", c.output_scale, -1e30, 1e30));
   c.forget_bias = static_cast<float>(a.number("forget-bias", c.forget_bias, -1e30, 1e30));
+  c.moment_inputs = a.flag("moment-inputs");
+  c.bounded_output = a.flag("bounded-output");
+  c.nominal_lr = static_cast<float>(a.number("nominal-lr", c.nominal_lr, 0.0, 1e30));
+  c.beta1 = static_cast<float>(a.number("beta1", c.beta1, 0.0, 0.999999));
+  c.beta2 = static_cast<float>(a.number("beta2", c.beta2, 0.0, 0.999999));
   c.validate();
   return c;
 }

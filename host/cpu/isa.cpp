@@ -94,8 +94,8 @@ void KernelPhi::set(const Weights& phi, const KernelTable& kernels) {
   tiles_.resize(values_.size());
   for (std::size_t e = 0; e < values_.size(); ++e)
     tiles_[interleaved_index(L, e, kernels.tile_rows)] = values_[e];
-  args_ = {values_.data(), tiles_.data(), L, PreprocessParams::from(c),
-           c.forget_bias,  c.output_scale};
+  args_ = {values_.data(), tiles_.data(),   L, PreprocessParams::from(c), c.forget_bias,
+           c.output_scale, c.bounded_output};
 }
 
 }  // namespace cpu

@@ -29,6 +29,7 @@ struct StepArgs {
   PreprocessParams pre;
   float forget_bias;
   float output_scale;
+  bool bounded_output;
 };
 
 // A piece of one tensor of a multi-tensor step: coordinates [begin, end) of segment

@@ -20,6 +20,12 @@ namespace cpu {
 L2O_ISA_BEGIN
 namespace {
 
+// Rows of a coordinate's state: the LSTM's, then the moments' when there are any.
+template <int H>
+int state_rows(const StepArgs& a) {
+  return 2 * a.layout.layers * H + (a.pre.moments ? OptimizerConfig::kMomentRows : 0);
+}
+
 // Coordinates [begin, end) of one tensor: whole blocks of kBlock, then (in the tensor's
 // last chunk) the partial block, run on zero-padded copies of which only the real lanes
 // are copied back. Every coordinate goes through the same step_tile whatever the
@@ -27,7 +33,7 @@ namespace {
 template <int H, class S>
 void step_chunk(const StepArgs& a, const Segment<S>& s, std::size_t begin, std::size_t end) {
   const std::size_t full = begin + (end - begin) / kBlock * kBlock, rest = end - full;
-  const int rows = 2 * a.layout.layers * H;
+  const int rows = state_rows<H>(a);
   for (std::size_t i = begin; i < full; i += kBlock) {
     const std::size_t p = i + kBlock;
     if (p + kBlock <= full) {
@@ -37,7 +43,7 @@ void step_chunk(const StepArgs& a, const Segment<S>& s, std::size_t begin, std::
     step_tile<H, S>(a, s.theta + i, s.grad + i, s.state + i, s.state + i, s.n);
   }
   if (rest == 0) return;
-  alignas(64) S st[2 * kMaxLayers * H * kBlock];
+  alignas(64) S st[(2 * kMaxLayers * H + OptimizerConfig::kMomentRows) * kBlock];
   alignas(64) float th[kBlock] = {}, gr[kBlock] = {};
   std::memset(st, 0, sizeof(S) * static_cast<std::size_t>(rows) * kBlock);
   const std::size_t bytes = rest * sizeof(S);
@@ -66,7 +72,7 @@ bool forward(const StepArgs& a, float* theta, const float* grad, const float* sr
              std::size_t n, std::size_t ld) {
   return detail::visit_hidden(a.layout.hidden, [&](auto h) {
     constexpr int H = decltype(h)::value;
-    const int rows = 2 * a.layout.layers * H;
+    const int rows = state_rows<H>(a);
     const long long blocks = static_cast<long long>(n / kBlock);
 #pragma omp parallel for schedule(static)
     for (long long b = 0; b < blocks; ++b) {

@@ -78,14 +78,43 @@ L2O_KERNEL void gate_product(const float* __restrict__ tiles, const float* __res
   }
 }
 
-// The preprocessed gradients of a block: input k of coordinate i into lane i % kLanes of
-// u[k * us + i / kLanes] (the first layer's input column), for the first `inputs` inputs.
-L2O_ALWAYS_INLINE void preprocess_block(const float* grad, const PreprocessParams& pre, int inputs,
-                                        Pack* u, int us) {
+// One coordinate's state rows as coordinate_inputs reads them: row k at src[k * ld],
+// written (a step) at dst[k * ld]; fp32 or bfloat16 storage.
+inline float state_value(const float* p) {
+  return *p;
+}
+inline float state_value(const bfloat16* p) {
+  return float_from_bf16(p->bits);
+}
+inline void set_state_value(float* p, float v) {
+  *p = v;
+}
+inline void set_state_value(bfloat16* p, float v) {
+  p->bits = bf16_from_float(v);
+}
+template <class S>
+struct LaneStateIO {
+  const S* src;
+  S* dst;
+  std::size_t ld;
+  float load(int k) const { return state_value(src + k * ld); }
+  void store(int k, float v) const { set_state_value(dst + k * ld, v); }
+};
+
+// The inputs of a block (coordinate_inputs): input k of coordinate i into lane i % kLanes
+// of u[k * us + i / kLanes] (the first layer's input column), for the first `inputs`
+// inputs; the nominal updates into nominal (kTileVecs packs) when not null. The moment
+// rows, if any, are read at src and, when dst is not null, written updated at dst.
+template <class S>
+L2O_ALWAYS_INLINE void inputs_block(const float* grad, const PreprocessParams& pre, int inputs,
+                                    Pack* u, int us, const S* src, S* dst, std::size_t ld,
+                                    Pack* nominal) {
   for (int i = 0; i < kBlock; ++i) {
-    float xi[2] = {0.0f, 0.0f};
-    preprocess(grad[i], pre, xi);
+    float xi[kMaxInputs] = {};
+    LaneStateIO<S> io{src + i, dst ? dst + i : nullptr, ld};
+    const float nom = coordinate_inputs(grad[i], pre, io, dst != nullptr, xi);
     for (int k = 0; k < inputs; ++k) u[k * us + i / kLanes].set(i % kLanes, xi[k]);
+    if (nominal) nominal[i / kLanes].set(i % kLanes, nom);
   }
 }
 
@@ -116,7 +145,8 @@ L2O_ALWAYS_INLINE void step_tile(const StepArgs& a, float* theta, const float* g
   const WeightLayout& L = a.layout;
   alignas(64) Pack u[2 * H * V];  // [layer input ; h_prev], nin <= H
   alignas(64) Pack z[4 * H * V];
-  preprocess_block(grad, a.pre, L.num_inputs, u, V);
+  Pack nominal[V];
+  inputs_block(grad, a.pre, L.num_inputs, u, V, src, dst, ld, nominal);
   for (int l = 0; l < L.layers; ++l) {
     const int nin = L.layer_input(l), K = nin + H;
     const S* hs = src + static_cast<std::size_t>(2 * l) * H * ld;
@@ -143,7 +173,16 @@ L2O_ALWAYS_INLINE void step_tile(const StepArgs& a, float* theta, const float* g
   for (int v = 0; v < V; ++v) {
     Pack out(a.phi[L.out_b_offset()]);
     for (int j = 0; j < H; ++j) out = out + wo[j] * u[j * V + v];
-    (Pack::load(theta + v * kLanes) + a.output_scale * out).store(theta + v * kLanes);
+    const Pack th = Pack::load(theta + v * kLanes);
+    // The paper's update as its own expression: it compiles to the same fused multiply-add
+    // as before the options existed, so results stay bit for bit what they were.
+    if (!a.bounded_output && a.pre.nominal_lr == 0.0f) {
+      (th + a.output_scale * out).store(theta + v * kLanes);
+    } else {
+      Pack next = th + output_map(out, a.output_scale, a.bounded_output);
+      if (a.pre.nominal_lr != 0.0f) next = next + nominal[v];
+      next.store(theta + v * kLanes);
+    }
   }
 }
 

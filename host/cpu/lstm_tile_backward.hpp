@@ -158,7 +158,8 @@ class TileBackward {
     const std::size_t ld = b.ld;
     const float* grad = b.grads + static_cast<std::size_t>(t) * ld + i0;
     const float* st = b.states + static_cast<std::size_t>(t) * b.state_dim * ld + i0;
-    preprocess_block(grad, a_.pre, L_.num_inputs, u_at(0, t), TV_);
+    inputs_block(grad, a_.pre, L_.num_inputs, u_at(0, t), TV_, st, static_cast<float*>(nullptr), ld,
+                 nullptr);
     alignas(64) Pack z[4 * H * V];
     for (int l = 0; l < L_.layers; ++l) {
       const int nin = L_.layer_input(l), K = nin + H;
@@ -198,8 +199,17 @@ class TileBackward {
     Pack* dout = dout_.data() + static_cast<std::size_t>(t) * V;
     alignas(64) Pack dh_above[H * V];
     alignas(64) Pack du[2 * H * V];
+    const Pack* htop = htop_.data() + static_cast<std::size_t>(t) * V;
     L2O_UNROLL_CPU
-    for (int v = 0; v < V; ++v) dout[v] = a_.output_scale * lambda[v];
+    for (int v = 0; v < V; ++v) {
+      if (a_.bounded_output) {  // the derivative of the bound needs the output itself
+        Pack out(a_.phi[L_.out_b_offset()]);
+        for (int j = 0; j < H; ++j) out = out + wo[j] * htop[j * TV_ + v];
+        dout[v] = output_derivative(out, a_.output_scale, true) * lambda[v];
+      } else {
+        dout[v] = a_.output_scale * lambda[v];
+      }
+    }
     for (int j = 0; j < H; ++j) L2O_UNROLL_CPU
     for (int v = 0; v < V; ++v) dh_above[j * V + v] = wo[j] * dout[v];
     for (int l = L_.layers - 1; l >= 0; --l) {

@@ -34,7 +34,8 @@ class CudaStep final : public StepBackend {
     // A copy from pageable memory may return before the device has the data: wait.
     L2O_CUDA_CHECK(cudaDeviceSynchronize());
     const OptimizerConfig& c = phi.config();
-    params_ = {phi_.data(), phi.layout(), PreprocessParams::from(c), c.forget_bias, c.output_scale};
+    params_ = {phi_.data(),   phi.layout(),   PreprocessParams::from(c),
+               c.forget_bias, c.output_scale, c.bounded_output ? 1 : 0};
     dispatch_hidden(c.hidden, [&](auto h) {
       constexpr int H = decltype(h)::value;
       const std::size_t smem = smem_bytes();

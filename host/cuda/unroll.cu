@@ -113,7 +113,8 @@ class CudaUnroll final : public UnrollBackend {
     // stays alive in phi_host_ until the transfer is done.
     phi_.upload(phi_host_.data(), phi.size(), stream_);
     const OptimizerConfig& c = phi.config();
-    params_ = {phi_.data(), phi.layout(), PreprocessParams::from(c), c.forget_bias, c.output_scale};
+    params_ = {phi_.data(),   phi.layout(),   PreprocessParams::from(c),
+               c.forget_bias, c.output_scale, c.bounded_output ? 1 : 0};
     const std::size_t smem = phi.size() * sizeof(float);
     dispatch_hidden(c.hidden, [&](auto h) {
       constexpr int H = decltype(h)::value;

@@ -24,7 +24,16 @@ constexpr char kMagic[8] = {'L', '2', 'O', 'C', 'K', 'P', 'T', '\x1a'};
 constexpr std::uint32_t kByteOrderMark = 0x01020304u;
 constexpr std::size_t kHeaderBytes = 24;  // magic, version, byte order, section count, reserved
 constexpr std::size_t kSectionHead = 16;  // tag, reserved, length
-constexpr std::size_t kConfBytes = 24;
+constexpr std::size_t kConfBytesV1 = 24;
+constexpr std::size_t kConfBytesV2 = 48;  // + moment_inputs, bounded_output, nominal_lr,
+                                          //   beta1, beta2, moment_eps
+
+std::uint32_t version_for(const OptimizerConfig& c) {
+  return c.has_extensions() ? 2u : 1u;
+}
+std::size_t conf_bytes(std::uint32_t version) {
+  return version >= 2 ? kConfBytesV2 : kConfBytesV1;
+}
 
 bool host_is_little_endian() {
   const std::uint32_t one = 1;
@@ -92,6 +101,14 @@ std::vector<std::uint8_t> encode_config(const OptimizerConfig& c) {
   w.put<float>(c.p);
   w.put<float>(c.output_scale);
   w.put<float>(c.forget_bias);
+  if (version_for(c) >= 2) {
+    w.put<std::uint32_t>(c.moment_inputs ? 1u : 0u);
+    w.put<std::uint32_t>(c.bounded_output ? 1u : 0u);
+    w.put<float>(c.nominal_lr);
+    w.put<float>(c.beta1);
+    w.put<float>(c.beta2);
+    w.put<float>(c.moment_eps);
+  }
   return w.bytes;
 }
 
@@ -188,7 +205,8 @@ void validate(const Checkpoint& ckpt, const std::string& where) {
          ") needs ", phi.layout().count());
   for (std::size_t i = 0; i < phi.size(); ++i)
     if (!std::isfinite(phi.data()[i])) fail(where, ": weight ", i, " is ", phi.data()[i]);
-  std::uint64_t bytes = kHeaderBytes + 2 * kSectionHead + kConfBytes + 8 + 4 * phi.size() + 4;
+  std::uint64_t bytes = kHeaderBytes + 2 * kSectionHead + conf_bytes(version_for(phi.config())) +
+                        8 + 4 * phi.size() + 4;
   for (const auto& [tag, payload] : ckpt.sections) {
     if (!printable_tag(tag) || tag == "CONF" || tag == "PHI ")
       fail(where, ": section tag of ", tag.size(),
@@ -207,7 +225,7 @@ void save_checkpoint(const std::string& path, const Checkpoint& ckpt) {
   const Weights& phi = ckpt.phi;
   Writer w;
   w.append(kMagic, sizeof kMagic);
-  w.put<std::uint32_t>(kCheckpointVersion);
+  w.put<std::uint32_t>(version_for(phi.config()));
   w.put<std::uint32_t>(kByteOrderMark);
   w.put<std::uint32_t>(static_cast<std::uint32_t>(2 + ckpt.sections.size()));
   w.put<std::uint32_t>(0);
@@ -241,8 +259,9 @@ Checkpoint load_checkpoint(const std::string& path) {
   if (bom != kByteOrderMark)
     fail(where, ": byte-order mark 0x", std::hex, bom, " instead of 0x", kByteOrderMark,
          " (written on a machine of other endianness, or damaged)");
-  if (version != kCheckpointVersion)
-    fail(where, ": format version ", version, ", this l2o reads version ", kCheckpointVersion);
+  if (version < 1 || version > kCheckpointVersion)
+    fail(where, ": format version ", version, ", this l2o reads versions 1 to ",
+         kCheckpointVersion);
   std::uint32_t stored_crc;
   std::memcpy(&stored_crc, data.data() + data.size() - 4, 4);
   const std::uint32_t crc = crc32_of(data.data(), data.size() - 4);
@@ -274,14 +293,30 @@ Checkpoint load_checkpoint(const std::string& path) {
     const std::uint8_t* payload = r.take(static_cast<std::size_t>(len), "section");
     Reader sr(path, payload, static_cast<std::size_t>(len));
     if (tag == "CONF") {
-      if (len != kConfBytes)
-        fail(where, ": CONF section of ", len, " bytes, expected ", kConfBytes);
+      if (len != conf_bytes(version))
+        fail(where, ": CONF section of ", len, " bytes, expected ", conf_bytes(version),
+             " in format version ", version);
       config.layers = static_cast<int>(sr.get<std::uint32_t>("layers"));
       config.hidden = static_cast<int>(sr.get<std::uint32_t>("hidden"));
       config.preprocess = static_cast<Preprocess>(sr.get<std::uint32_t>("preprocess"));
       config.p = sr.get<float>("p");
       config.output_scale = sr.get<float>("output_scale");
       config.forget_bias = sr.get<float>("forget_bias");
+      if (version >= 2) {
+        const auto flag = [&](const char* what) {
+          const auto v = sr.get<std::uint32_t>(what);
+          if (v > 1) fail(where, ": CONF ", what, " = ", v, ", expected 0 or 1");
+          return v == 1;
+        };
+        config.moment_inputs = flag("moment_inputs");
+        config.bounded_output = flag("bounded_output");
+        config.nominal_lr = sr.get<float>("nominal_lr");
+        config.beta1 = sr.get<float>("beta1");
+        config.beta2 = sr.get<float>("beta2");
+        config.moment_eps = sr.get<float>("moment_eps");
+        if (!config.has_extensions())
+          fail(where, ": format version 2 for a configuration without its options (version 1)");
+      }
       have_conf = true;
     } else if (tag == "PHI ") {
       const auto n = sr.get<std::uint64_t>("weight count");

@@ -66,6 +66,7 @@ std::string run_identity(const ProblemFamily& family, const TrainOptions& o) {
   for (float w : o.omega) os << " " << w;
   if (o.meta_batch != 1) os << "\nmeta-batch: " << o.meta_batch;  // (1 before there was one)
   if (o.steps_max != 0) os << "\nhorizons: " << o.steps << ".." << o.steps_max;
+  if (o.random_scale != 0) os << "\nrandom scale: " << o.random_scale;
   return os.str();
 }
 
@@ -100,6 +101,8 @@ void validate_options(const TrainOptions& o) {
   if (o.steps_max != 0 && (o.steps_max < o.steps || o.steps_max % o.unroll != 0))
     fail("train: steps_max = ", o.steps_max, ", expected 0 or a multiple of unroll = ", o.unroll,
          " of at least steps = ", o.steps);
+  if (o.random_scale != 0 && !(std::isfinite(o.random_scale) && o.random_scale >= 1))
+    fail("train: random_scale = ", o.random_scale, ", expected 0 (none) or a finite number >= 1");
   if (o.collective) {
     const int R = o.collective->size(), r = o.collective->rank();
     if (R < 1 || r < 0 || r >= R) fail("train: collective rank ", r, " of ", R, " ranks");
@@ -201,10 +204,15 @@ TrainSummary train(const OptimizerConfig& config, const ProblemFamily& family,
 
   Weights phi = Weights::initialise(config, o.seed, o.output_init);
   if (!o.init.empty()) {
-    phi = load_weights(o.init);
-    if (phi.config() != config)
-      fail("--init: '", o.init, "' holds '", describe(phi.config()), "', this run asks for '",
-           describe(config), "'");
+    phi = load_checkpoint(o.init).phi;
+    if (phi.config() != config) {
+      try {  // a warm start into options after the paper (extend_weights)
+        phi = extend_weights(phi, config);
+      } catch (const Error&) {
+        fail("--init: '", o.init, "' holds '", describe(phi.config()), "', this run asks for '",
+             describe(config), "'");
+      }
+    }
   }
   MetaAdam adam(phi.size(), o.adam);
   TrainerState st;
@@ -306,6 +314,8 @@ TrainSummary train(const OptimizerConfig& config, const ProblemFamily& family,
       active[i] = mine[i] < group;
       if (!active[i]) continue;
       fs[i] = family.sample(seeds[mine[i]], device);
+      if (o.random_scale > 1)
+        fs[i] = make_scaled_optimizee(std::move(fs[i]), o.random_scale, seeds[mine[i]]);
       if (fs[i]->size() != unrollers[i]->size())  // a mixture's optimizees differ in size
         unrollers[i] = std::make_unique<Unroller>(phi, fs[i]->size(), o.unroll, device, o.omega);
       unrollers[i]->set_weights(phi);

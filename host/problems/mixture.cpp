@@ -44,7 +44,7 @@ bool parse_long(const std::string& s, long* v) {
 }
 
 struct Component {
-  std::string kind;  // "mlp" | "quadratic"
+  std::string kind;  // "mlp" | "cnn" | "quadratic"
   std::vector<std::pair<std::string, Values>> keys;
   double weight = 1.0;
   const Values* find(const std::string& k) const {
@@ -107,21 +107,30 @@ void check_key(const Component& c, const std::string& key, const Values& v,
     if (key == "hidden") return ints(1, 4096);
     if (key == "layers") return ints(1, 4);
     if (key == "batch") return ints(1, 1 << 20);
+  } else if (c.kind == "cnn") {
+    if (key == "activation") return words({"sigmoid", "relu", "tanh"});
+    if (key == "channels") return ints(1, 256);
+    if (key == "layers") return ints(1, 3);
+    if (key == "batch") return ints(1, 1 << 20);
   } else {
     if (key == "dist") return words({"uniform", "normal"});
     if (key == "dims") return ints(1, 64);
     if (key == "batch") return ints(1, 1 << 20);
   }
   fail("mixture '", spec, "': ", c.kind, " has no key '", key, "' (",
-       c.kind == "mlp" ? "activation, hidden, layers, batch" : "dist, dims, batch", ", weight)");
+       c.kind == "mlp"   ? "activation, hidden, layers, batch"
+       : c.kind == "cnn" ? "activation, channels, layers, batch"
+                         : "dist, dims, batch",
+       ", weight)");
 }
 
 Component parse_component(const std::string& text, const std::string& spec) {
   Component c;
   const std::size_t open = text.find('(');
   c.kind = trim(text.substr(0, open));
-  if (c.kind != "mlp" && c.kind != "quadratic")
-    fail("mixture '", spec, "': component '", c.kind, "', expected mlp(...) or quadratic(...)");
+  if (c.kind != "mlp" && c.kind != "cnn" && c.kind != "quadratic")
+    fail("mixture '", spec, "': component '", c.kind,
+         "', expected mlp(...), cnn(...) or quadratic(...)");
   if (open == std::string::npos) return c;
   if (text.back() != ')') fail("mixture '", spec, "': '", text, "' does not end with ')'");
   const std::string inside = text.substr(open + 1, text.size() - open - 2);
@@ -171,9 +180,9 @@ class MixtureFamily final : public ProblemFamily {
       if (part.empty()) fail("mixture '", spec, "': an empty component");
       components_.push_back(parse_component(part, spec));
       total_ += components_.back().weight;
-      if (components_.back().kind == "mlp") needs_data_ = true;
+      if (components_.back().kind != "quadratic") needs_data_ = true;
     }
-    if (needs_data_) {  // read once, shared by every MLP drawn
+    if (needs_data_) {  // read once, shared by every MLP and CNN drawn
       train_ = std::make_shared<const Dataset>(load_fashion_mnist("train", mlp.data_dir));
       test_ = std::make_shared<const Dataset>(load_fashion_mnist("test", mlp.data_dir));
     }
@@ -242,6 +251,21 @@ class MixtureFamily final : public ProblemFamily {
                            : m.hidden[std::min<std::size_t>(l, m.hidden.size() - 1)];
       m.hidden = widths;
       return make_mlp_family(m, train_, test_);
+    }
+    if (c.kind == "cnn") {
+      CnnOptions o;
+      o.activation = MlpOptions::Activation::kRelu;
+      o.batch = mlp_.batch;
+      if (const Values* v = c.find("activation")) o.activation = parse_activation(draw_word(*v));
+      if (const Values* v = c.find("batch")) o.batch = static_cast<int>(draw_int(*v));
+      const Values* layers = c.find("layers");
+      const int L = layers ? static_cast<int>(draw_int(*layers)) : 2;
+      const Values* channels = c.find("channels");
+      std::vector<int> widths(L);
+      for (int l = 0; l < L; ++l)  // without channels: 8, 16, 32
+        widths[l] = channels ? static_cast<int>(draw_int(*channels)) : 8 << l;
+      o.channels = widths;
+      return make_cnn_family(o, train_, test_);
     }
     QuadraticOptions q = quadratic_;
     if (const Values* v = c.find("dist"))

@@ -56,6 +56,18 @@ static const float* mlp_logits(const MlpShape& s, const float* theta, const floa
   return acts[L].data();
 }
 
+void draw_minibatch(const Dataset& d, std::uint64_t seed, std::uint64_t call, int B,
+                    std::vector<float>& x, std::vector<std::uint8_t>& labels) {
+  const int F = d.features();
+  x.resize(std::size_t(B) * F);
+  labels.resize(B);
+  for (int b = 0; b < B; ++b) {
+    const std::uint32_t i = mlp::minibatch_index(seed, call, b, std::uint32_t(d.count()));
+    std::memcpy(&x[std::size_t(b) * F], &d.images[std::size_t(i) * F], F * sizeof(float));
+    labels[b] = d.labels[i];
+  }
+}
+
 float mlp_loss_and_grad(const MlpShape& s, const float* theta, const float* x,
                         const std::uint8_t* y, int rows, float* grad) {
   std::vector<std::vector<float>> acts;
@@ -102,17 +114,8 @@ class CpuMlp final : public Optimizee {
   }
 
   void loss_and_grad(const float* theta, float* grad, float* loss, Stream) override {
-    const Dataset& d = *data_.train;
-    const int B = s_.batch, F = s_.dims[0];
-    x_.resize(std::size_t(B) * F);
-    labels_.resize(B);
-    for (int b = 0; b < B; ++b) {
-      const std::uint32_t i = mlp::minibatch_index(seed_, calls_, b, std::uint32_t(d.count()));
-      std::memcpy(&x_[std::size_t(b) * F], &d.images[std::size_t(i) * F], F * sizeof(float));
-      labels_[b] = d.labels[i];
-    }
-    ++calls_;
-    *loss = mlp_loss_and_grad(s_, theta, x_.data(), labels_.data(), B, grad);
+    draw_minibatch(*data_.train, seed_, calls_++, s_.batch, x_, labels_);
+    *loss = mlp_loss_and_grad(s_, theta, x_.data(), labels_.data(), s_.batch, grad);
   }
 
   // Accuracy on the test split, in chunks.

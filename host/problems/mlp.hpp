@@ -28,6 +28,12 @@ struct MlpData {
   std::shared_ptr<const Dataset> train, test;
 };
 
+// Minibatch `call` of an optimizee whose stream has seed `seed`: B examples drawn with
+// replacement (mlp::minibatch_index) copied to x (B x features) and labels (B). The MLP
+// and the CNN draw the same minibatches.
+void draw_minibatch(const Dataset& d, std::uint64_t seed, std::uint64_t call, int B,
+                    std::vector<float>& x, std::vector<std::uint8_t>& labels);
+
 // Mean cross-entropy of the MLP on `rows` examples (x: rows x features, row-major) and,
 // when grad is not null, its gradient (the CPU path; BLAS products).
 float mlp_loss_and_grad(const MlpShape& s, const float* theta, const float* x,

@@ -22,9 +22,32 @@ struct L2O_API OptimizerConfig {
   float output_scale = 0.1f;  // g = output_scale * (w_o . h + b_o)
   float forget_bias = 1.0f;   // added to the forget gate's pre-activation
 
-  int num_inputs() const { return preprocess == Preprocess::kNone ? 1 : 2; }
-  // Floats of LSTM state per coordinate: layers x (h, c) x hidden.
-  int state_dim() const { return layers * 2 * hidden; }
+  // Options from the literature after the paper (docs/generalisation.md). All off by
+  // default, which is the paper's optimizer.
+  // Adam-like normalised inputs (Lv et al. 2017): two more inputs per coordinate,
+  // mhat / (sqrt(vhat) + eps) and g / (sqrt(vhat) + eps), from running moments kept in
+  // the state (m, v with bias corrections, beta1 and beta2 below).
+  bool moment_inputs = false;
+  // A bounded update: output_scale * tanh(w_o . h + b_o) instead of the linear output.
+  bool bounded_output = false;
+  // A nominal term added to the learned update: -nominal_lr * mhat / (sqrt(vhat) + eps),
+  // i.e. an Adam step of learning rate nominal_lr (Harrison et al. 2022); 0 for none.
+  float nominal_lr = 0.0f;
+  float beta1 = 0.9f;    // decay of the running mean of g (moment inputs, nominal term)
+  float beta2 = 0.999f;  // decay of the running mean of g^2
+  float moment_eps = 1e-8f;
+
+  // True when the state carries the running moments (four rows: m, v and the bias
+  // corrections 1 - beta1^t, 1 - beta2^t).
+  bool uses_moments() const { return moment_inputs || nominal_lr != 0.0f; }
+  int num_inputs() const {
+    return (preprocess == Preprocess::kNone ? 1 : 2) + (moment_inputs ? 2 : 0);
+  }
+  // Floats of state per coordinate: layers x (h, c) x hidden, then the moment rows.
+  int state_dim() const { return layers * 2 * hidden + (uses_moments() ? kMomentRows : 0); }
+  static constexpr int kMomentRows = 4;
+  // True when any option after the paper is on (checkpoints then need format version 2).
+  bool has_extensions() const { return moment_inputs || bounded_output || nominal_lr != 0.0f; }
 
   // Throws l2o::Error naming the first invalid field.
   void validate() const;
@@ -37,6 +60,7 @@ struct L2O_API OptimizerConfig {
 // Other sizes are refused by validate() with this list in the message.
 constexpr int kSupportedHidden[] = {4, 8, 16, 20, 32, 40, 64};
 constexpr int kMaxLayers = 8;
+constexpr int kMaxInputs = 4;  // log-sign (2) + moment inputs (2)
 
 L2O_API std::string to_string(Preprocess p);
 L2O_API Preprocess parse_preprocess(const std::string& name);  // "none" | "log_sign"

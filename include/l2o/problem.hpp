@@ -84,23 +84,52 @@ L2O_API std::unique_ptr<ProblemFamily> make_mlp_family(const MlpOptions& options
                                                        std::shared_ptr<const Dataset> train,
                                                        std::shared_ptr<const Dataset> test);
 
+// A small convolutional network classifying Fashion-MNIST (docs/generalisation.md, the
+// shape of the paper's CIFAR experiment): convolutions of 3 x 3 kernels, stride 2 and
+// padding 1 (28 x 28 -> 14 x 14 -> 7 x 7 with two), each followed by the activation, then
+// a fully connected layer to 10 classes and the mean softmax cross-entropy over a
+// minibatch drawn with replacement (the MLP's stream). Initial weights N(0, 1 / fan_in),
+// biases 0, redrawn per optimizee. Parameters, one flat vector: per convolution its
+// Cout x Cin x 3 x 3 kernel (row-major) and Cout biases, then the classifier's 10 x F
+// matrix (features in channel, row, column order) and 10 biases. CPU only: sample() on
+// a GPU is refused. score() is the test accuracy.
+struct L2O_API CnnOptions {
+  std::vector<int> channels = {8, 16};  // output channels of each convolution (1..3 of them)
+  MlpOptions::Activation activation = MlpOptions::Activation::kRelu;
+  int batch = 128;
+  std::string data_dir;  // Fashion-MNIST location, "" for the default (see data.hpp)
+};
+L2O_API std::unique_ptr<ProblemFamily> make_cnn_family(const CnnOptions& options);
+L2O_API std::unique_ptr<ProblemFamily> make_cnn_family(const CnnOptions& options,
+                                                       std::shared_ptr<const Dataset> train,
+                                                       std::shared_ptr<const Dataset> test);
+
 // A mixture of families (docs/generalisation.md): each optimizee draws, from its seed
 // alone, a component and a value of each of its parameters, then is that family's
 // optimizee. The spec (what `--problem mix:SPEC` takes):
 //   SPEC      = COMPONENT[,COMPONENT...]
-//   COMPONENT = mlp[(KEY=VALUES,...)] | quadratic[(KEY=VALUES,...)]
+//   COMPONENT = mlp[(KEY=VALUES,...)] | cnn[(KEY=VALUES,...)] | quadratic[(KEY=VALUES,...)]
 //   VALUES    = a word or alternatives a|b|c (drawn uniformly), an integer or a range lo..hi
 //               (drawn uniformly, inclusive)
 //   mlp:       activation=sigmoid|relu|tanh, hidden=WIDTHS (each hidden layer's width drawn
 //              on its own), layers=1..4 (hidden layers), batch
+//   cnn:       activation (relu by default), channels=WIDTHS (each convolution's drawn on
+//              its own; default 8, 16, 32), layers=1..3 (convolutions, default 2), batch
 //   quadratic: dist=uniform|normal, dims=1..64, batch
 //   weight=W   (any component) draws it W times as often as a component of weight 1
 // Keys left out take the values of `mlp` and `quadratic`. E.g.
 //   mlp(activation=sigmoid|relu|tanh, hidden=10..64, layers=1..2),quadratic(dist=uniform|normal)
 // A bad spec is refused with an l2o::Error naming the part; Fashion-MNIST is read once,
-// when a component is an MLP.
+// when a component is an MLP or a CNN.
 L2O_API std::unique_ptr<ProblemFamily> make_mixture_family(const std::string& spec,
                                                            const MlpOptions& mlp = {},
                                                            const QuadraticOptions& quadratic = {});
+
+// Random scaling (Lv et al. 2017): f(c * theta) with c_i = spread^u_i, u_i uniform in
+// [-1, 1] and drawn from `seed`, one per coordinate; theta_0 is f's divided by c, so the
+// losses are f's along the way and each gradient coordinate is scaled by c_i. spread >= 1
+// (1: no scaling). CPU optimizees only (an optimizee on a GPU is refused with a message).
+L2O_API std::unique_ptr<Optimizee> make_scaled_optimizee(std::unique_ptr<Optimizee> f,
+                                                         double spread, std::uint64_t seed);
 
 }  // namespace l2o

@@ -52,6 +52,10 @@ struct L2O_API TrainOptions {
   // unrolls, from its seed: training_horizon), so phi also learns what comes after step
   // `steps`; validation then runs steps_max steps. 0: every optimizee runs `steps`.
   int steps_max = 0;
+  // > 1: each training optimizee is randomly scaled (make_scaled_optimizee: f(c * theta),
+  // c_i log-uniform in [1 / random_scale, random_scale], drawn from its seed); validation
+  // stays unscaled. CPU meta-training only. 0: no scaling.
+  double random_scale = 0.0;
   int unroll = 20;          // steps per truncation (one meta-step each)
   long long epochs = 1000;  // optimizees to train on
   AdamOptions adam;         // the meta-optimizer (adam.lr: the learning rate at epoch 0)

@@ -18,6 +18,10 @@ import torch
 
 from . import _l2o
 
+# The OptimizerConfig fields a pickled optimizer carries (all of them).
+_CONFIG_FIELDS = ("layers", "hidden", "preprocess", "p", "output_scale", "forget_bias",
+                  "moment_inputs", "bounded_output", "nominal_lr", "beta1", "beta2", "moment_eps")
+
 __all__ = ["LearnedOptimizer", "BaselineOptimizer", "meta_train", "python_family"]
 
 
@@ -138,9 +142,7 @@ class LearnedOptimizer(torch.optim.Optimizer):
         state = super().__getstate__()
         c = self._phi.config
         state["_l2o"] = dict(values=self._phi.values.copy(), state_dtype=self._state_dtype,
-                             config=dict(layers=c.layers, hidden=c.hidden, preprocess=c.preprocess,
-                                         p=c.p, output_scale=c.output_scale,
-                                         forget_bias=c.forget_bias))
+                             config={k: getattr(c, k) for k in _CONFIG_FIELDS})
         return state
 
     def __setstate__(self, state):
