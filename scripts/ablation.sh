@@ -77,7 +77,8 @@ def lstm_of(log):  # the LSTM's row of an eval table
             return float(c[2])  # log10 mean final loss
     raise SystemExit(f"ablation.sh: no LSTM row in {log}")
 
-ids = sorted({p.stem for n in names for p in (out / n).glob("*.log")} | set(base),
+ids = sorted({p.stem for n in names for p in (out / n).glob("*.log")
+              if re.fullmatch(r".+-\d+", p.stem)} | set(base),  # not train.log
              key=lambda s: (s.rsplit("-", 1)[0], int(s.rsplit("-", 1)[1])))
 lines = ["| row | Adam | NAG | reference | " + " | ".join(names) + " |",
          "|---|---|---|---|" + "---|" * len(names)]

@@ -46,7 +46,8 @@ python3 - "$out" "$phi" "$long" <<'PY'
 import pathlib, re, sys
 out, phi, long = pathlib.Path(sys.argv[1]), sys.argv[2], sys.argv[3]
 rows, won, total = [], 0, 0
-for log in sorted(out.glob("*.log"), key=lambda p: (p.stem.rsplit("-", 1)[0], int(p.stem.rsplit("-", 1)[1]))):
+suite_logs = [p for p in out.glob("*.log") if re.fullmatch(r".+-\d+", p.stem)]  # not train.log
+for log in sorted(suite_logs, key=lambda p: (p.stem.rsplit("-", 1)[0], int(p.stem.rsplit("-", 1)[1]))):
     cells = {}
     for line in log.read_text().splitlines():
         m = re.match(r"\| (LSTM \(l2o\)|adam|nag) \|", line)

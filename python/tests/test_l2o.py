@@ -42,6 +42,25 @@ def test_version_is_the_library_version():
     assert "project(l2o VERSION %s " % l2o.__version__ in text
 
 
+def test_options_after_the_paper_reach_the_step_and_survive_a_copy():
+    """Moment inputs, a bounded output and a nominal term (docs/generalisation.md): four more
+    state rows, four inputs, and a PyTorch optimizer that keeps them through deepcopy."""
+    w = phi(3, moment_inputs=True, bounded_output=True, nominal_lr=0.01)
+    assert w.config.num_inputs == 4 and w.config.state_dim == 84
+    opt = l2o.LstmOptimizer(w, "cpu")
+    n = 37
+    theta, state = np.zeros(n, np.float32), np.zeros(opt.state_size(n), np.float32)
+    opt.step(theta, np.ones(n, np.float32), state)
+    # Every coordinate moved by the bounded learned part (<= 0.1) plus the nominal Adam step
+    # (-0.01 for a first gradient of 1), and the moment rows hold m = 0.1, v = 0.001.
+    assert np.all(np.abs(theta) <= 0.1 + 0.01 + 1e-6) and np.any(theta != 0)
+    assert np.allclose(state[80 * n:81 * n], 0.1) and np.allclose(state[81 * n:82 * n], 1e-3)
+    m = torch.nn.Linear(3, 2)
+    lo = lt.LearnedOptimizer(m.parameters(), w)
+    c = copy.deepcopy(lo)._phi.config
+    assert (c.moment_inputs, c.bounded_output, c.nominal_lr) == (True, True, pytest.approx(0.01))
+
+
 def test_refusals_name_the_argument():
     opt = l2o.LstmOptimizer(phi(), "cpu")
     n = 10
