@@ -11,6 +11,7 @@
 # Environment: OUT (default docs/results/generalisation/ablation), BUILD (build-cpu),
 # RUNS (50), LONG_RUNS (20), LONG (1000), ROWS (a regular expression selecting rows),
 # REUSE (when set, rows already run for a NAME are not run again: only the table is made).
+# Two runs may share OUT (e.g. one per ROWS) once NAME/lstm.l2o is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ref=${1:?usage: ablation.sh REFERENCE NAME=PHI [NAME=PHI ...]}
@@ -29,7 +30,7 @@ for arg in "$@"; do
   [ -f "$phi" ] || { echo "ablation.sh: '$phi' is not a file" >&2; exit 2; }
   names+=("$name")
   mkdir -p "$out/$name"
-  [ "$phi" -ef "$out/$name/lstm.l2o" ] || cp "$phi" "$out/$name/lstm.l2o"
+  cmp -s "$phi" "$out/$name/lstm.l2o" || cp "$phi" "$out/$name/lstm.l2o"
   for row in "${suite_rows[@]}"; do
     task=${row%%|*}
     read -r -a opts <<<"${row#*|}"
