@@ -35,6 +35,8 @@ void OptimizerConfig::validate() const {
     fail("optimizer config: beta2 = ", beta2, ", expected 0 <= beta2 < 1");
   if (!(std::isfinite(moment_eps) && moment_eps > 0.0f))
     fail("optimizer config: moment_eps = ", moment_eps, ", expected a finite number > 0");
+  if (groups < 1 || groups > kMaxGroups)
+    fail("optimizer config: groups = ", groups, ", expected 1..", kMaxGroups);
 }
 
 bool OptimizerConfig::operator==(const OptimizerConfig& o) const {
@@ -42,7 +44,7 @@ bool OptimizerConfig::operator==(const OptimizerConfig& o) const {
   return layers == o.layers && hidden == o.hidden && preprocess == o.preprocess &&
          (preprocess == Preprocess::kNone || p == o.p) && output_scale == o.output_scale &&
          forget_bias == o.forget_bias && moment_inputs == o.moment_inputs &&
-         bounded_output == o.bounded_output && nominal_lr == o.nominal_lr &&
+         bounded_output == o.bounded_output && nominal_lr == o.nominal_lr && groups == o.groups &&
          // the moments' constants only matter when there are moments
          (!uses_moments() || (beta1 == o.beta1 && beta2 == o.beta2 && moment_eps == o.moment_eps));
 }
@@ -67,6 +69,7 @@ std::string describe(const OptimizerConfig& c) {
   if (c.nominal_lr != 0.0f) os << ", nominal Adam term lr " << c.nominal_lr;
   if (c.uses_moments())
     os << " (beta1 " << c.beta1 << ", beta2 " << c.beta2 << ", eps " << c.moment_eps << ")";
+  if (c.groups > 1) os << "; LSTM-sub: " << c.groups << " LSTMs, one per parameter group";
   return os.str();
 }
 

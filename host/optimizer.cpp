@@ -10,8 +10,19 @@
 
 namespace l2o {
 
+namespace {
+// An LSTM-sub phi has an LSTM per parameter group: one LstmOptimizer per group runs it.
+void refuse_groups(const char* what, const Weights& phi) {
+  if (phi.config().groups > 1)
+    fail(what, ": phi holds ", phi.config().groups,
+         " LSTMs (LSTM-sub, one per parameter group): step each group's coordinates with "
+         "an optimizer of phi.group(k), as run_learned does");
+}
+}  // namespace
+
 LstmOptimizer::LstmOptimizer(const Weights& phi, Device device) : phi_(phi) {
   phi_.config().validate();
+  refuse_groups("LstmOptimizer", phi_);
   if (phi_.size() != phi_.layout().count())
     fail("LstmOptimizer: weights hold ", phi_.size(), " values, the configuration needs ",
          phi_.layout().count());
@@ -24,6 +35,7 @@ LstmOptimizer::LstmOptimizer(LstmOptimizer&&) noexcept = default;
 LstmOptimizer& LstmOptimizer::operator=(LstmOptimizer&&) noexcept = default;
 
 void LstmOptimizer::set_weights(const Weights& phi) {
+  refuse_groups("set_weights", phi);
   if (phi.size() != phi.layout().count())
     fail("set_weights: weights hold ", phi.size(), " values, the configuration needs ",
          phi.layout().count());

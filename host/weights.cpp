@@ -4,6 +4,7 @@
 #include "l2o/error.hpp"
 #include "maths/random.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 namespace l2o {
@@ -18,7 +19,29 @@ WeightLayout layout_of(const OptimizerConfig& config) {
 }
 
 Weights::Weights(const OptimizerConfig& config)
-    : config_(config), layout_(layout_of(config)), data_(layout_.count(), 0.0f) {}
+    : config_(config),
+      layout_(layout_of(config)),
+      data_(layout_.count() * static_cast<std::size_t>(config.groups), 0.0f) {}
+
+Weights Weights::group(int k) const {
+  if (k < 0 || k >= config_.groups)
+    fail("Weights::group(", k, "): phi has ", config_.groups, " group",
+         config_.groups > 1 ? "s" : "");
+  Weights w(config_.single());
+  const std::size_t P = layout_.count();
+  std::copy(data_.begin() + k * P, data_.begin() + (k + 1) * P, w.data_.begin());
+  return w;
+}
+
+void Weights::set_group(int k, const Weights& phi) {
+  if (k < 0 || k >= config_.groups)
+    fail("Weights::set_group(", k, "): phi has ", config_.groups, " group",
+         config_.groups > 1 ? "s" : "");
+  if (phi.config() != config_.single())
+    fail("Weights::set_group: '", describe(phi.config()), "' is not one group of '",
+         describe(config_), "'");
+  std::copy(phi.data_.begin(), phi.data_.end(), data_.begin() + k * layout_.count());
+}
 
 Weights Weights::initialise(const OptimizerConfig& config, std::uint64_t seed, OutputInit output) {
   Weights w(config);
@@ -31,11 +54,14 @@ Weights Weights::initialise(const OptimizerConfig& config, std::uint64_t seed, O
     MatrixView b = w.lstm_bias(l);
     for (std::size_t k = 0; k < b.size(); ++k) b.data[k] = float(rng.truncated_normal(std));
   }
-  if (output == OutputInit::kZero) return w;  // the output layer stays at zero
-  const double std = 1.0 / std::sqrt(static_cast<double>(L.hidden));
-  MatrixView wo = w.output_weight();
-  for (std::size_t k = 0; k < wo.size(); ++k) wo.data[k] = float(rng.truncated_normal(std));
-  w.output_bias() = float(rng.truncated_normal(std));
+  if (output != OutputInit::kZero) {  // (kZero: the output layer stays at zero)
+    const double std = 1.0 / std::sqrt(static_cast<double>(L.hidden));
+    MatrixView wo = w.output_weight();
+    for (std::size_t k = 0; k < wo.size(); ++k) wo.data[k] = float(rng.truncated_normal(std));
+    w.output_bias() = float(rng.truncated_normal(std));
+  }
+  for (int g = 1; g < config.groups; ++g)  // LSTM-sub: every group starts as the first
+    std::copy(w.data_.begin(), w.data_.begin() + L.count(), w.data_.begin() + g * L.count());
   return w;
 }
 
@@ -69,6 +95,16 @@ Weights extend_weights(const Weights& phi, const OptimizerConfig& to) {
   same.beta1 = from.beta1;
   same.beta2 = from.beta2;
   same.moment_eps = from.moment_eps;
+  same.groups = from.groups;
+  if (to.groups != from.groups && from.groups != 1)
+    fail("cannot carry phi of '", describe(from), "' over to '", describe(to),
+         "': an LSTM-sub phi keeps its number of groups");
+  if (from.groups > 1 || to.groups > 1) {  // each group as one phi
+    Weights out(to);
+    for (int g = 0; g < to.groups; ++g)
+      out.set_group(g, extend_weights(phi.group(from.groups > 1 ? g : 0), to.single()));
+    return out;
+  }
   if (same != from || to.num_inputs() < from.num_inputs())
     fail("cannot carry phi of '", describe(from), "' over to '", describe(to),
          "': only the options after the paper may differ, and inputs may only be added");

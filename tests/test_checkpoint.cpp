@@ -142,6 +142,51 @@ TEST_F(CheckpointTest, OptionsAfterThePaperUseVersionTwoAndVersionOneStillLoads)
       << refusal(bad);
 }
 
+// An LSTM-sub phi (groups > 1) is written as format version 3 (a 52-byte CONF ending in
+// the number of groups), its groups' weights one after the other in PHI; a version-3 CONF
+// of one group, or of more than kMaxGroups, is refused, as is a version-2 reader's view
+// of it (the PHI length gives it away).
+TEST_F(CheckpointTest, LstmSubUsesVersionThree) {
+  OptimizerConfig cfg;
+  cfg.hidden = 8;
+  cfg.groups = 3;
+  cfg.bounded_output = true;
+  Weights phi = Weights::initialise(cfg, 3);
+  ASSERT_EQ(phi.size(), 3 * phi.layout().count());
+  for (std::size_t i = phi.layout().count(); i < phi.size(); ++i) phi.values()[i] += 0.001f * i;
+  save_weights(path("v3.l2o"), phi);
+  const Bytes b = read(path("v3.l2o"));
+  std::uint32_t version, conf_bytes, groups;
+  std::memcpy(&version, b.data() + kVersionAt, 4);
+  std::memcpy(&conf_bytes, b.data() + 24 + 8, 4);
+  std::memcpy(&groups, b.data() + kConfPayloadAt + 48, 4);
+  EXPECT_EQ(version, 3u);
+  EXPECT_EQ(conf_bytes, 52u);
+  EXPECT_EQ(groups, 3u);
+  const Weights back = load_weights(path("v3.l2o"), cfg);
+  EXPECT_EQ(back.values(), phi.values());
+  EXPECT_EQ(back.group(2).values(), phi.group(2).values());
+  EXPECT_NE(back.group(1).values(), back.group(0).values());
+  for (std::uint32_t bad_groups : {1u, 0u, 17u}) {
+    Bytes bad = b;
+    std::memcpy(bad.data() + kConfPayloadAt + 48, &bad_groups, 4);
+    fix_crc(bad);
+    EXPECT_NE(refusal(bad).find("CONF groups = " + std::to_string(bad_groups)), std::string::npos)
+        << refusal(bad);
+  }
+  {  // the groups field dropped (a version-2 CONF): the weights do not fit
+    Bytes bad(b.begin(), b.begin() + kConfPayloadAt + 48);
+    bad.insert(bad.end(), b.begin() + kConfPayloadAt + 52, b.end());
+    const std::uint64_t len = 48;
+    const std::uint32_t two = 2;
+    std::memcpy(bad.data() + 24 + 8, &len, 8);
+    std::memcpy(bad.data() + kVersionAt, &two, 4);
+    fix_crc(bad);
+    EXPECT_NE(refusal(bad).find("needs " + std::to_string(phi.layout().count())), std::string::npos)
+        << refusal(bad);
+  }
+}
+
 TEST_F(CheckpointTest, OverwriteIsAtomicAndFailureLeavesTheOldFile) {
   const std::string p = path("phi.l2o");
   const Weights a = Weights::initialise(OptimizerConfig{}, 1);

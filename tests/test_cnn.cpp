@@ -163,6 +163,8 @@ TEST(Cnn, ShapeScoreAndRefusals) {
   // 8 x 9 + 8, 16 x 72 + 16, 10 x 784 + 10
   auto f = family->sample(0, Device::kCpu);
   EXPECT_EQ(f->size(), 80u + 1168u + 7850u);
+  // LSTM-sub's groups: the convolutions, then the fully connected layer.
+  EXPECT_EQ(f->groups(), (std::vector<std::size_t>{80u + 1168u, 7850u}));
   EXPECT_NE(family->describe().find("16x7x7"), std::string::npos) << family->describe();
   std::vector<float> theta(f->size());
   f->initial_theta(theta.data(), nullptr);

@@ -106,6 +106,56 @@ TEST(Config, ExtendWeightsAddsZeroInputColumns) {
             std::string::npos);
 }
 
+// LSTM-sub: phi holds `groups` copies of one LSTM's weights; group(k) and set_group see
+// one of them; a fresh phi starts with all alike; extend_weights carries a phi of one
+// group into every group (with new inputs too) and keeps an LSTM-sub phi's groups; a
+// single optimizer refuses it with a message that says what to do.
+TEST(Config, LstmSubGroups) {
+  OptimizerConfig sub;
+  sub.hidden = 4;
+  sub.groups = 2;
+  EXPECT_EQ(describe(sub).find("LSTM-sub: 2 LSTMs") != std::string::npos, true) << describe(sub);
+  EXPECT_NE(sub, sub.single());
+  const Weights phi = Weights::initialise(sub, 4);
+  const std::size_t P = phi.layout().count();
+  ASSERT_EQ(phi.size(), 2 * P);
+  EXPECT_EQ(phi.group(0).values(), phi.group(1).values());
+  EXPECT_EQ(phi.group(0).values(), Weights::initialise(sub.single(), 4).values());
+  Weights changed = phi;
+  Weights other = Weights::initialise(sub.single(), 9);
+  changed.set_group(1, other);
+  EXPECT_EQ(changed.group(1).values(), other.values());
+  EXPECT_EQ(changed.group(0).values(), phi.group(0).values());
+  EXPECT_NE(error_of([&] { phi.group(2); }).find("group(2)"), std::string::npos);
+  EXPECT_NE(error_of([&] {
+              changed.set_group(0, Weights::initialise(OptimizerConfig{}, 1));
+            }).find("is not one group"),
+            std::string::npos);
+  for (int bad : {0, 17}) {
+    OptimizerConfig c = sub;
+    c.groups = bad;
+    EXPECT_NE(error_of([&] { c.validate(); }).find("groups = " + std::to_string(bad)),
+              std::string::npos);
+  }
+
+  OptimizerConfig wide = sub;
+  wide.moment_inputs = true;
+  const Weights single = Weights::initialise(sub.single(), 6);
+  const Weights ext = extend_weights(single, wide);
+  ASSERT_EQ(ext.config(), wide);
+  const Weights want = extend_weights(single, wide.single());
+  EXPECT_EQ(ext.group(0).values(), want.values());
+  EXPECT_EQ(ext.group(1).values(), want.values());
+  EXPECT_EQ(extend_weights(changed, wide).group(1).values(),
+            extend_weights(other, wide.single()).values());
+  OptimizerConfig three = sub;
+  three.groups = 3;
+  EXPECT_NE(error_of([&] { extend_weights(changed, three); }).find("keeps its number of groups"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { LstmOptimizer o(phi, Device::kCpu); }).find("phi.group(k)"),
+            std::string::npos);
+}
+
 TEST(Config, ParseNames) {
   EXPECT_EQ(parse_preprocess("none"), Preprocess::kNone);
   EXPECT_EQ(parse_preprocess("log_sign"), Preprocess::kLogSign);

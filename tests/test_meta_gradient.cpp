@@ -27,8 +27,12 @@ namespace {
 // Wraps an optimizee and records every gradient it hands out (host memory).
 class Recorder final : public Optimizee {
  public:
-  explicit Recorder(std::unique_ptr<Optimizee> f) : f_(std::move(f)) {}
+  explicit Recorder(std::unique_ptr<Optimizee> f, std::vector<std::size_t> groups = {})
+      : f_(std::move(f)), groups_(std::move(groups)) {}
   std::size_t size() const override { return f_->size(); }
+  std::vector<std::size_t> groups() const override {
+    return groups_.empty() ? f_->groups() : groups_;
+  }
   Device device() const override { return f_->device(); }
   void initial_theta(float* theta, Stream s) override {
     f_->initial_theta(theta, s);
@@ -43,6 +47,7 @@ class Recorder final : public Optimizee {
 
  private:
   std::unique_ptr<Optimizee> f_;
+  std::vector<std::size_t> groups_;  // empty: f's
 };
 
 // Replays grads[first..first+T] from theta and states (double), returning Ltilde.
@@ -283,6 +288,103 @@ TEST(MetaGradient, MomentInputsBoundedOutputNominalTerm) {
 
 // unroll_timed runs the same computation as unroll (bit for bit on the CPU) and accounts
 // for the phases it times.
+// LSTM-sub: an unroller of two parameter groups (4 and 5 of 9 coordinates), each stepped
+// by its own LSTM. Each group's dL/dphi_k against central differences of Ltilde with the
+// group's coordinates replayed through its own net (tolerance as above); with both groups
+// alike, the losses are the one-LSTM unroller's and the groups' gradients add up to its
+// gradient (1e-5 of the largest: the same terms summed in another order).
+TEST(MetaGradient, LstmSubGroupsEachGetTheirOwnGradient) {
+  OptimizerConfig cfg;
+  cfg.layers = 1;
+  cfg.hidden = 4;
+  cfg.groups = 2;
+  const OptimizerConfig one = cfg.single();
+  QuadraticOptions qo;
+  qo.dims = 3;
+  qo.batch = 3;
+  qo.dist = QuadraticOptions::Dist::kNormal;
+  qo.theta0_std = 1.0;
+  const auto family = make_quadratic_family(qo);
+  const int T = 3;
+  const std::vector<std::size_t> sizes = {4, 5};
+  Recorder f(family->sample(21, Device::kCpu), sizes);
+  Weights phi = Weights::initialise(cfg, 22);
+  phi.set_group(1, Weights::initialise(one, 23));
+  Unroller u(phi, sizes, T, Device::kCpu);
+  ASSERT_EQ(u.group_sizes(), sizes);
+  u.start(f);
+  u.unroll(f, nullptr);
+  std::vector<float> dphi;
+  u.unroll(f, &dphi);
+  ASSERT_EQ(dphi.size(), phi.size());
+  ASSERT_EQ(f.grads.size(), std::size_t(2 * T + 1));
+
+  const std::size_t P = phi.layout().count(), n = 9;
+  auto group_of = [&](std::size_t i) { return i < sizes[0] ? 0 : 1; };
+  auto replay = [&](const std::vector<double>& p, int first, int steps, std::vector<double>& theta,
+                    std::vector<ref::CoordState>& states, bool loss) {
+    const ref::Net nets[2] = {ref::Net(one, std::vector<double>(p.begin(), p.begin() + P)),
+                              ref::Net(one, std::vector<double>(p.begin() + P, p.end()))};
+    double L = 0.0;
+    for (int t = 0; t < steps; ++t) {
+      for (std::size_t i = 0; i < n; ++i)
+        theta[i] += ref::step(nets[group_of(i)], one, f.grads[first + t][i], states[i]);
+      if (loss)
+        for (std::size_t i = 0; i < n; ++i) L += double(f.grads[first + t + 1][i]) * theta[i];
+    }
+    return L;
+  };
+  const std::vector<double> phid(phi.values().begin(), phi.values().end());
+  std::vector<double> theta0(f.theta0.begin(), f.theta0.end());
+  std::vector<ref::CoordState> states0(n, ref::CoordState(one.layers, one.hidden));
+  replay(phid, 0, T, theta0, states0, false);  // the first unroll, held constant
+  std::vector<double> fd(phi.size());
+  double scale = 0.0;
+  for (std::size_t e = 0; e < phi.size(); ++e) {
+    const double h = 1e-5;
+    std::vector<double> p = phid;
+    p[e] += h;
+    std::vector<double> th = theta0;
+    std::vector<ref::CoordState> st = states0;
+    const double up = replay(p, T, T, th, st, true);
+    p[e] -= 2 * h;
+    th = theta0;
+    st = states0;
+    const double down = replay(p, T, T, th, st, true);
+    fd[e] = (up - down) / (2 * h);
+    scale = std::max(scale, std::fabs(fd[e]));
+  }
+  ASSERT_GT(scale, 0.0);
+  int bad = 0;
+  for (std::size_t e = 0; e < phi.size() && bad < 10; ++e)
+    if (std::fabs(dphi[e] - fd[e]) > 1e-4 * scale + 1e-3 * std::fabs(fd[e])) {
+      ADD_FAILURE() << "group " << e / P << ": dL/dphi[" << e % P << "] = " << dphi[e]
+                    << ", finite difference " << fd[e] << " (largest " << scale << ")";
+      ++bad;
+    }
+
+  // Both groups alike: the one-LSTM unroller's losses, and its gradient split in two.
+  const Weights alike = Weights::initialise(cfg, 22);
+  Recorder fa(family->sample(21, Device::kCpu), sizes), fb(family->sample(21, Device::kCpu));
+  Unroller ug(alike, sizes, T, Device::kCpu), us(alike.group(0), n, T, Device::kCpu);
+  EXPECT_EQ(ug.start(fa), us.start(fb));
+  for (int k = 0; k < 2; ++k) {
+    std::vector<float> dg, ds;
+    const std::vector<float> lg = ug.unroll(fa, &dg), ls = us.unroll(fb, &ds);
+    for (int t = 0; t < T; ++t) EXPECT_NEAR(lg[t], ls[t], 1e-6 * std::fabs(ls[t]));
+    double big = 0.0;
+    for (float v : ds) big = std::max(big, double(std::fabs(v)));
+    for (std::size_t j = 0; j < P; ++j) EXPECT_NEAR(dg[j] + dg[P + j], ds[j], 1e-5 * big) << j;
+  }
+  // Groups that do not match phi's, or the optimizee's, are refused.
+  EXPECT_THROW(Unroller(phi, std::vector<std::size_t>{9}, T, Device::kCpu), Error);
+  EXPECT_THROW(Unroller(phi, std::vector<std::size_t>{9, 0}, T, Device::kCpu), Error);
+  Unroller wrong(phi, std::vector<std::size_t>{5, 4}, T, Device::kCpu);
+  EXPECT_THROW(wrong.start(fa), Error);
+  EXPECT_THROW(Unroller(alike.group(0), std::vector<std::size_t>{4, 5}, T, Device::kCpu), Error);
+  EXPECT_THROW(us.set_weights(alike), Error);
+}
+
 TEST(Unroller, TimedUnrollComputesTheSameAndTimesThePhases) {
   const Weights phi = Weights::initialise(OptimizerConfig{}, 2);
   auto family = make_quadratic_family(QuadraticOptions{});

@@ -2,10 +2,13 @@
 // optimizee's gradient against central finite differences of a naive double-precision
 // MLP written here.
 #include "host/problems/mlp.hpp"
+#include "l2o/checkpoint.hpp"
 #include "l2o/data.hpp"
 #include "l2o/error.hpp"
 #include "l2o/evaluate.hpp"
+#include "l2o/optimizer.hpp"
 #include "l2o/problem.hpp"
+#include "l2o/train.hpp"
 #include "maths/random.hpp"
 #include "temp_dir.hpp"
 
@@ -243,6 +246,109 @@ TEST(Mlp, OptimizeesAreSeededAndLearnable) {
       run_baseline(sgd, *family, optimizee_seeds(SeedDomain::kTest, 0, 2), 300, Device::kCpu);
   EXPECT_LT(r.mean_final(), 0.5 * std::log(10.0));
   EXPECT_GT(r.mean_score(), 0.5) << "test accuracy";
+}
+
+// LSTM-sub on the MLP: its groups are the hidden layers and the output layer;
+// run_learned steps each with its own LSTM, which a loop written here (an optimizer per
+// group on its slice, the output layer left alone by an LSTM whose weights are all
+// zero) reproduces; a phi of other groups than the optimizee's is refused.
+TEST(Mlp, LstmSubStepsEachGroupWithItsOwnLstm) {
+  MlpOptions o;
+  o.batch = 16;
+  o.hidden = {12, 8};
+  auto family = make_mlp_family(o, synthetic(300, 20, 1), synthetic(100, 20, 2));
+  auto f = family->sample(3, Device::kCpu);
+  const std::size_t hidden = 12 * 20 + 12 + 8 * 12 + 8, out = 10 * 8 + 10;
+  ASSERT_EQ(f->groups(), (std::vector<std::size_t>{hidden, out}));
+
+  OptimizerConfig cfg;
+  cfg.hidden = 8;
+  cfg.groups = 2;
+  Weights phi(cfg);
+  phi.set_group(0, Weights::initialise(cfg.single(), 5));  // group 1 all zero: no update
+  const std::uint64_t seed = 3;
+  const int steps = 12;
+  const RunResult r = run_learned(phi, *family, {seed}, steps, Device::kCpu);
+  // The loop written here.
+  LstmOptimizer first(phi.group(0), Device::kCpu);
+  const std::size_t n = f->size();
+  std::vector<float> theta(n), grad(n), state(first.state_size(hidden), 0.0f);
+  f->initial_theta(theta.data(), nullptr);
+  const std::vector<float> theta0 = theta;
+  float loss = 0.0f;
+  for (int t = 0; t < steps; ++t) {
+    f->loss_and_grad(theta.data(), grad.data(), &loss, nullptr);
+    first.step(theta.data(), grad.data(), state.data(), hidden);
+  }
+  f->loss_and_grad(theta.data(), grad.data(), &loss, nullptr);
+  EXPECT_EQ(std::vector<float>(theta.begin() + hidden, theta.end()),
+            std::vector<float>(theta0.begin() + hidden, theta0.end()));
+  EXPECT_NE(std::vector<float>(theta.begin(), theta.begin() + hidden),
+            std::vector<float>(theta0.begin(), theta0.begin() + hidden));
+  EXPECT_NEAR(r.final_loss[0], loss, 1e-6 * std::fabs(loss));
+  OptimizerConfig three = cfg;
+  three.groups = 3;
+  try {
+    run_learned(Weights(three), *family, {seed}, 2, Device::kCpu);
+    ADD_FAILURE() << "a phi of 3 groups ran on an MLP of 2";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("2 parameter groups, phi 3 LSTMs"), std::string::npos)
+        << e.what();
+  }
+}
+
+// Meta-training an LSTM-sub phi on the MLP from a phi of one LSTM (--init): the groups
+// start alike and come out different, the file is format version 3 and loads, the
+// training resumes exactly; a quadratic (one group) is refused.
+TEST(Mlp, LstmSubMetaTrains) {
+  testing::TempDir tmp("l2o_sub");
+  MlpOptions mo;
+  mo.batch = 16;
+  auto family = make_mlp_family(mo, synthetic(300, 20, 1), synthetic(100, 20, 2));
+  OptimizerConfig one;
+  one.hidden = 8;
+  save_weights(tmp.file("one.l2o"), Weights::initialise(one, 2));
+  OptimizerConfig cfg = one;
+  cfg.groups = 2;
+  TrainOptions o;
+  o.steps = 20;
+  o.unroll = 10;
+  o.epochs = 4;
+  o.eval_every = 2;
+  o.validation_optimizees = 2;
+  o.device = Device::kCpu;
+  o.adam.lr = 0.01;
+  o.init = tmp.file("one.l2o");
+  o.out = tmp.file("sub.l2o");
+  train(cfg, *family, o);
+  const Checkpoint whole = load_checkpoint(o.out + ".train");
+  ASSERT_EQ(whole.phi.config(), cfg);
+  EXPECT_NE(whole.phi.group(0).values(), whole.phi.group(1).values());
+  EXPECT_EQ(load_weights(o.out).config().groups, 2);
+  TrainOptions half = o;
+  half.epochs = 2;
+  half.out = tmp.file("half.l2o");
+  train(cfg, *family, half);
+  TrainOptions rest = o;
+  rest.out = half.out;
+  rest.resume = true;
+  train(cfg, *family, rest);
+  EXPECT_EQ(load_checkpoint(rest.out + ".train").phi.values(), whole.phi.values());
+  TrainOptions pes = o;  // PES perturbs every group's weights
+  pes.estimator = MetaEstimator::kPes;
+  pes.pes.particles = 2;
+  pes.out = tmp.file("pes.l2o");
+  train(cfg, *family, pes);
+  const Checkpoint p = load_checkpoint(pes.out + ".train");
+  EXPECT_NE(p.phi.group(0).values(), p.phi.group(1).values());
+  TrainOptions quad = o;
+  quad.out = tmp.file("quad.l2o");
+  try {
+    train(cfg, *make_quadratic_family(QuadraticOptions{}), quad);
+    ADD_FAILURE() << "an LSTM-sub phi trained on a quadratic";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("1 parameter groups"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

@@ -234,6 +234,27 @@ std::vector<std::string> train_on_ranks(int R, const OptimizerConfig& config,
   return result;
 }
 
+// A drawn option of o (horizons, truncation lengths): training with it (a meta-batch of 2)
+// gives another phi than with `off` applied to o, and 2 thread ranks give the one process's
+// phi. Outputs: stem + "1.l2o", "off.l2o", "2.l2o".
+void expect_draws_change_phi_and_ranks_agree(const OptimizerConfig& config,
+                                             const ProblemFamily& family, TrainOptions o,
+                                             const std::function<void(TrainOptions&)>& off,
+                                             const std::string& stem) {
+  o.meta_batch = 2;
+  o.out = stem + "1.l2o";
+  train(config, family, o);
+  TrainOptions without = o;
+  off(without);
+  without.out = stem + "off.l2o";
+  train(config, family, without);
+  EXPECT_NE(load_weights(o.out).values(), load_weights(without.out).values());
+  TrainOptions on_ranks = o;
+  on_ranks.out = stem + "2.l2o";
+  EXPECT_EQ(train_on_ranks(2, config, family, on_ranks), std::vector<std::string>(2, "host"));
+  EXPECT_EQ(load_weights(on_ranks.out).values(), load_weights(o.out).values());
+}
+
 // A meta-batch of B optimizees averages their meta-gradients; split over ranks, every rank
 // ends with the same phi as one process with the same meta-batch, bit for bit (the
 // gradients are summed in optimizee order whatever the ranks); only rank 0 writes.
@@ -290,22 +311,136 @@ TEST_F(TrainTest, HorizonsAreDrawnPerOptimizee) {
   TrainOptions plain = options(8, 4);
   EXPECT_EQ(training_horizon(1, plain), plain.steps);
 
-  o.meta_batch = 2;
-  o.out = path("h1.l2o");
-  train(cfg_, *family_, o);
-  TrainOptions fixed = o;
-  fixed.steps_max = 0;
-  fixed.out = path("fixed.l2o");
-  train(cfg_, *family_, fixed);
-  EXPECT_NE(load_weights(o.out).values(), load_weights(fixed.out).values());
-  TrainOptions on_ranks = o;
-  on_ranks.out = path("h2.l2o");
-  EXPECT_EQ(train_on_ranks(2, cfg_, *family_, on_ranks), std::vector<std::string>(2, "host"));
-  EXPECT_EQ(load_weights(on_ranks.out).values(), load_weights(o.out).values());
+  expect_draws_change_phi_and_ranks_agree(
+      cfg_, *family_, o, [](TrainOptions& t) { t.steps_max = 0; }, path("h"));
   // A horizon that is not whole unrolls, or below steps, is refused.
   o.steps_max = 155;
   EXPECT_THROW(train(cfg_, *family_, o), Error);
   o.steps_max = 10;
+  EXPECT_THROW(train(cfg_, *family_, o), Error);
+}
+
+// Truncation lengths drawn per optimizee: log-uniform in [unroll, unroll_max] (about half
+// below the geometric mean), a function of the seed; each horizon is whole truncations of
+// its length, the nearest to steps; training reaches the same phi on ranks as in one
+// process; omega (T weights) and a maximum below unroll are refused.
+TEST_F(TrainTest, UnrollLengthsAreDrawnPerOptimizee) {
+  TrainOptions o = options(8, 4);
+  o.steps = 40;
+  o.unroll = 5;
+  o.unroll_max = 40;
+  std::map<int, int> seen;
+  int below = 0;
+  const int N = 2000;
+  for (int i = 0; i < N; ++i) {
+    const std::uint64_t seed = optimizee_seed(SeedDomain::kTrain, 0, i);
+    const int T = training_unroll(seed, o), h = training_horizon(seed, o);
+    EXPECT_EQ(T, training_unroll(seed, o));
+    EXPECT_GE(T, 5);
+    EXPECT_LE(T, 40);
+    EXPECT_EQ(h % T, 0) << h << " " << T;
+    EXPECT_LE(std::abs(h - 40), T / 2 + 1) << h << " " << T;  // the nearest whole number
+    ++seen[T];
+    below += T < 14.14;  // sqrt(5 * 40); rounded, raw draws below 13.5 land below it
+  }
+  EXPECT_EQ(seen.size(), 36u);  // 5, 6, ..., 40
+  // P(T < 14.14) = P(raw < 13.5) = log(13.5 / 5) / log(8) = 0.478; 5 sigma: 0.056.
+  EXPECT_NEAR(below / double(N), std::log(2.7) / std::log(8.0), 0.056);
+  // With horizons drawn too: whole truncations, the two draws independent.
+  TrainOptions both = o;
+  both.steps_max = 400;
+  for (int i = 0; i < 200; ++i) {
+    const std::uint64_t seed = optimizee_seed(SeedDomain::kTrain, 0, i);
+    EXPECT_EQ(training_horizon(seed, both) % training_unroll(seed, both), 0);
+  }
+  EXPECT_EQ(training_unroll(1, options(8, 4)), 10);
+
+  expect_draws_change_phi_and_ranks_agree(
+      cfg_, *family_, o, [](TrainOptions& t) { t.unroll_max = 0; }, path("u"));
+  TrainOptions resumed = o;  // another range is another run
+  resumed.meta_batch = 2;
+  resumed.out = path("u1.l2o");
+  resumed.epochs = 10;
+  resumed.resume = true;
+  resumed.unroll_max = 20;
+  EXPECT_THROW(train(cfg_, *family_, resumed), Error);
+  o.omega.assign(5, 1.0f);
+  EXPECT_THROW(train(cfg_, *family_, o), Error);
+  o.omega.clear();
+  o.unroll_max = 4;
+  EXPECT_THROW(train(cfg_, *family_, o), Error);
+}
+
+// PES meta-training: reproducible, another phi than truncated backprop, and it learns (the
+// held-out loss falls well below the untrained phi's); it is part of the run's identity,
+// and a meta-batch (or ranks) is refused.
+TEST_F(TrainTest, PesMetaTrainingLearnsAndRepeats) {
+  const auto test = optimizee_seeds(SeedDomain::kTest, 0, 10);
+  const double before =
+      run_learned(Weights::initialise(cfg_, 3), *family_, test, 40, Device::kCpu).mean_final();
+  TrainOptions o = options(60, 20);
+  o.estimator = MetaEstimator::kPes;
+  o.pes.particles = 8;
+  o.pes.sigma = 0.01;
+  o.out = path("pes.l2o");
+  train(cfg_, *family_, o);
+  const double after =
+      run_learned(load_weights(o.out), *family_, test, 40, Device::kCpu).mean_final();
+  EXPECT_LT(after, 0.5 * before) << "before " << before << ", after " << after;
+  TrainOptions again = o;
+  again.epochs = 6;
+  again.eval_every = 3;
+  again.out = path("pes2.l2o");
+  train(cfg_, *family_, again);
+  TrainOptions third = again;
+  third.out = path("pes3.l2o");
+  train(cfg_, *family_, third);
+  EXPECT_EQ(load_weights(again.out).values(), load_weights(third.out).values());
+  TrainOptions bptt = again;
+  bptt.estimator = MetaEstimator::kTruncatedBackprop;
+  bptt.out = path("bptt.l2o");
+  train(cfg_, *family_, bptt);
+  EXPECT_NE(load_weights(bptt.out).values(), load_weights(again.out).values());
+  TrainOptions switched = bptt;  // resuming a truncated-backprop run with PES: refused
+  switched.estimator = MetaEstimator::kPes;
+  switched.epochs = 9;
+  switched.resume = true;
+  EXPECT_THROW(train(cfg_, *family_, switched), Error);
+  TrainOptions batch = again;
+  batch.meta_batch = 2;
+  EXPECT_THROW(train(cfg_, *family_, batch), Error);
+  batch.meta_batch = 1;
+  batch.pes.particles = 3;
+  EXPECT_THROW(train(cfg_, *family_, batch), Error);
+  EXPECT_EQ(parse_estimator("pes"), MetaEstimator::kPes);
+  EXPECT_EQ(to_string(parse_estimator("bptt")), "bptt");
+  EXPECT_THROW(parse_estimator("es"), Error);
+}
+
+// Decoupled weight decay on phi: lr * decay = 1 leaves phi exactly zero after every
+// meta-step (whose update then is zero: the learned part gone); a smaller decay shrinks
+// phi against the same run without it; a negative one is refused.
+TEST_F(TrainTest, PhiDecayShrinksTheLearnedPart) {
+  TrainOptions o = options(4, 2);
+  o.adam.lr = 1.0 / 128;  // lr * decay exactly 1, whether or not 1 - lr * decay is fused
+  o.phi_decay = 128.0;
+  train(cfg_, *family_, o);
+  const Checkpoint zeroed = load_checkpoint(o.out + ".train");
+  for (float w : zeroed.phi.values()) ASSERT_EQ(w, 0.0f);
+  auto norm = [](const std::vector<float>& v) {
+    double s = 0.0;
+    for (float x : v) s += double(x) * x;
+    return std::sqrt(s);
+  };
+  TrainOptions some = options(4, 2), none = options(4, 2);
+  some.phi_decay = 5.0;
+  some.out = path("some.l2o");
+  none.out = path("none.l2o");
+  train(cfg_, *family_, some);
+  train(cfg_, *family_, none);
+  EXPECT_LT(norm(load_checkpoint(some.out + ".train").phi.values()),
+            0.9 * norm(load_checkpoint(none.out + ".train").phi.values()));
+  o.phi_decay = -1.0;
   EXPECT_THROW(train(cfg_, *family_, o), Error);
 }
 

@@ -67,6 +67,9 @@ OptionTable train_options() {
             "draw each optimizee's steps log-uniformly in [N, M] (whole unrolls); validation "
             "runs M"},
            {"unroll", "N", text(o.unroll), "steps per truncation (one meta-step each)"},
+           {"unroll-max", "M", "--unroll",
+            "draw each optimizee's truncation length log-uniformly in [N, M]; its steps are "
+            "then whole truncations of it"},
            {"random-scale", "S", "1",
             "scale each training optimizee's coordinates by factors log-uniform in [1/S, S] "
             "(CPU)"},
@@ -78,6 +81,13 @@ OptionTable train_options() {
            {"meta-lr-final", "LR", "constant",
             "decay the meta learning rate geometrically to LR over the epochs"},
            {"clip", "C", "0: none", "clip the meta-gradient's norm to C"},
+           {"phi-decay", "D", "0: none",
+            "decoupled weight decay on phi after each meta-step: phi -= meta-lr * D * phi"},
+           {"estimator", "bptt|pes", "bptt",
+            "the meta-gradient: truncated backprop, or persistent evolution strategies"},
+           {"pes-particles", "N", text(o.pes.particles),
+            "PES: particles (an even number: antithetic pairs)"},
+           {"pes-sigma", "S", text(o.pes.sigma), "PES: std of the perturbations of phi"},
            {"omega", "w1,...,wT", "all 1", "weights of the unroll's losses"},
            {"device", "auto|cpu|cuda", "auto",
             "where to train (under mpirun, a rank trains on GPU local-rank mod GPUs)"},
@@ -176,6 +186,18 @@ int cmd_train(int argc, char** argv) {
   o.unroll = a.integer<int>("unroll", o.unroll, 1);
   o.random_scale = a.number("random-scale", 1.0, 1.0, 1e30);
   if (o.random_scale == 1.0) o.random_scale = 0.0;  // the same: no scaling
+  o.unroll_max = a.integer<int>("unroll-max", 0, 1);
+  if (o.unroll_max && o.unroll_max < o.unroll)
+    usage_fail("train: --unroll-max ", o.unroll_max, ", expected at least --unroll ", o.unroll);
+  if (o.unroll_max == o.unroll) o.unroll_max = 0;  // the same: fixed truncations
+  o.phi_decay = a.number("phi-decay", 0.0, 0.0, 1e6);
+  o.estimator = parse_estimator(a.str("estimator", "bptt"));
+  o.pes.particles = a.integer<int>("pes-particles", o.pes.particles, 2, 1 << 16);
+  if (o.pes.particles % 2 != 0)
+    usage_fail("train: --pes-particles ", o.pes.particles, ", expected an even number");
+  o.pes.sigma = a.number("pes-sigma", o.pes.sigma, 1e-30, 1e6);
+  if (o.estimator != MetaEstimator::kPes && (a.has("pes-particles") || a.has("pes-sigma")))
+    usage_fail("train: --pes-particles and --pes-sigma need --estimator pes");
   if (o.steps % o.unroll != 0)
     usage_fail("train: --steps ", o.steps, " is not a multiple of --unroll ", o.unroll);
   if (o.steps_max && (o.steps_max < o.steps || o.steps_max % o.unroll != 0))
@@ -233,6 +255,10 @@ int cmd_train(int argc, char** argv) {
     if (o.lr_final > 0) std::cerr << " -> " << o.lr_final;
     if (!o.init.empty()) std::cerr << ", from " << o.init;
     if (o.random_scale > 1) std::cerr << ", random scale " << o.random_scale;
+    if (o.unroll_max) std::cerr << ", unroll lengths " << o.unroll << ".." << o.unroll_max;
+    if (o.phi_decay > 0) std::cerr << ", phi decay " << o.phi_decay;
+    if (o.estimator == MetaEstimator::kPes)
+      std::cerr << ", PES (" << o.pes.particles << " particles, sigma " << o.pes.sigma << ")";
     std::cerr << ", device " << to_string(device) << (o.resume ? ", resuming" : "") << "\n";
   }
   const bool tty = ::isatty(STDERR_FILENO);

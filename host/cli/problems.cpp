@@ -112,6 +112,9 @@ OptionTable optimizer_options() {
        "add a nominal Adam step of this learning rate to the learned update (0: none)"},
       {"beta1", "B1", text(c.beta1), "decay of the running mean of g (moments)"},
       {"beta2", "B2", text(c.beta2), "decay of the running mean of g^2 (moments)"},
+      {"groups", "K", text(c.groups),
+       "LSTM-sub: K LSTMs, one per parameter group of the optimizee (MLP: hidden layers, "
+       "output layer; CNN: convolutions, fully connected; CPU meta-training)"},
   };
 }
 
@@ -128,6 +131,7 @@ OptimizerConfig optimizer_config(const Args& a) {
   c.nominal_lr = static_cast<float>(a.number("nominal-lr", c.nominal_lr, 0.0, 1e30));
   c.beta1 = static_cast<float>(a.number("beta1", c.beta1, 0.0, 0.999999));
   c.beta2 = static_cast<float>(a.number("beta2", c.beta2, 0.0, 0.999999));
+  c.groups = a.integer<int>("groups", c.groups, 1, kMaxGroups);
   c.validate();
   return c;
 }

@@ -27,12 +27,13 @@ constexpr std::size_t kSectionHead = 16;  // tag, reserved, length
 constexpr std::size_t kConfBytesV1 = 24;
 constexpr std::size_t kConfBytesV2 = 48;  // + moment_inputs, bounded_output, nominal_lr,
                                           //   beta1, beta2, moment_eps
+constexpr std::size_t kConfBytesV3 = 52;  // + groups (LSTM-sub)
 
 std::uint32_t version_for(const OptimizerConfig& c) {
-  return c.has_extensions() ? 2u : 1u;
+  return c.groups > 1 ? 3u : c.has_extensions() ? 2u : 1u;
 }
 std::size_t conf_bytes(std::uint32_t version) {
-  return version >= 2 ? kConfBytesV2 : kConfBytesV1;
+  return version >= 3 ? kConfBytesV3 : version == 2 ? kConfBytesV2 : kConfBytesV1;
 }
 
 bool host_is_little_endian() {
@@ -109,6 +110,7 @@ std::vector<std::uint8_t> encode_config(const OptimizerConfig& c) {
     w.put<float>(c.beta2);
     w.put<float>(c.moment_eps);
   }
+  if (version_for(c) >= 3) w.put<std::uint32_t>(static_cast<std::uint32_t>(c.groups));
   return w.bytes;
 }
 
@@ -200,9 +202,10 @@ void validate(const Checkpoint& ckpt, const std::string& where) {
   } catch (const Error& e) {
     fail(where, ": invalid configuration: ", e.what());
   }
-  if (phi.size() != phi.layout().count())
+  const std::size_t need = phi.layout().count() * static_cast<std::size_t>(phi.config().groups);
+  if (phi.size() != need)
     fail(where, ": holds ", phi.size(), " weights, its configuration (", describe(phi.config()),
-         ") needs ", phi.layout().count());
+         ") needs ", need);
   for (std::size_t i = 0; i < phi.size(); ++i)
     if (!std::isfinite(phi.data()[i])) fail(where, ": weight ", i, " is ", phi.data()[i]);
   std::uint64_t bytes = kHeaderBytes + 2 * kSectionHead + conf_bytes(version_for(phi.config())) +
@@ -314,8 +317,15 @@ Checkpoint load_checkpoint(const std::string& path) {
         config.beta1 = sr.get<float>("beta1");
         config.beta2 = sr.get<float>("beta2");
         config.moment_eps = sr.get<float>("moment_eps");
-        if (!config.has_extensions())
+        if (version == 2 && !config.has_extensions())
           fail(where, ": format version 2 for a configuration without its options (version 1)");
+      }
+      if (version >= 3) {
+        const auto groups = sr.get<std::uint32_t>("groups");
+        if (groups < 2 || groups > std::uint32_t(kMaxGroups))
+          fail(where, ": CONF groups = ", groups, ", expected 2..", kMaxGroups,
+               " in format version 3 (one group is version 1 or 2)");
+        config.groups = static_cast<int>(groups);
       }
       have_conf = true;
     } else if (tag == "PHI ") {

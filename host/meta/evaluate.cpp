@@ -72,8 +72,8 @@ double RunResult::mean_score() const {
 
 namespace {
 
-// Runs `step` (theta, grad, state, stream) for `steps` steps on each optimizee, the state
-// stored as S.
+// Runs `step` (theta, grad, state, n) for `steps` steps on each optimizee, the state
+// stored as S and zeroed by `reset` (optimizee, state, n) before its first step.
 template <class S, class Reset, class Step>
 RunResult run(const ProblemFamily& family, const std::vector<std::uint64_t>& seeds, int steps,
               Device device, std::size_t state_per_coord, Reset reset, Step step) {
@@ -86,7 +86,7 @@ RunResult run(const ProblemFamily& family, const std::vector<std::uint64_t>& see
     detail::Buffer<float> theta(device, n), grad(device, n), loss(device, steps + 1);
     detail::Buffer<S> state(device, state_per_coord * n);
     f->initial_theta(theta.data(), nullptr);
-    reset(state.data(), n);
+    reset(*f, state.data(), n);
     for (int t = 0; t <= steps; ++t) {
       f->loss_and_grad(theta.data(), grad.data(), loss.data() + t, nullptr);
       if (t < steps) step(theta.data(), grad.data(), state.data(), n);
@@ -110,13 +110,29 @@ RunResult run_learned(const Weights& phi, const ProblemFamily& family,
                       const std::vector<std::uint64_t>& seeds, int steps, Device device,
                       StateFormat format) {
   L2O_NVTX_RANGE("l2o run learned");
-  LstmOptimizer opt(phi, device);
+  // One optimizer per group: an LSTM-sub phi's LSTM k steps the optimizee's parameter
+  // group k (Optimizee::groups), its state the same rows of those coordinates.
+  const int K = phi.config().groups;
+  std::vector<LstmOptimizer> opts;
+  for (int k = 0; k < K; ++k) opts.emplace_back(K > 1 ? phi.group(k) : phi, device);
+  const std::size_t dim = phi.config().state_dim();
+  std::vector<std::size_t> sizes;
   auto go = [&](auto like) {
     using S = decltype(like);
     return run<S>(
-        family, seeds, steps, opt.device(), phi.config().state_dim(),
-        [&](S* s, std::size_t n) { opt.reset_state(s, n); },
-        [&](float* th, const float* g, S* s, std::size_t n) { opt.step(th, g, s, n); });
+        family, seeds, steps, opts[0].device(), dim,
+        [&](const Optimizee& f, S* s, std::size_t n) {
+          sizes = K > 1 ? f.groups() : std::vector<std::size_t>{n};
+          if (sizes.size() != static_cast<std::size_t>(K))
+            fail("run_learned: the optimizee has ", sizes.size(), " parameter groups, phi ", K,
+                 " LSTMs (LSTM-sub: one per group)");
+          for (std::size_t k = 0, off = 0; k < sizes.size(); off += sizes[k++])
+            opts[k].reset_state(s + dim * off, sizes[k]);
+        },
+        [&](float* th, const float* g, S* s, std::size_t) {
+          for (std::size_t k = 0, off = 0; k < sizes.size(); off += sizes[k++])
+            opts[k].step(th + off, g + off, s + dim * off, sizes[k]);
+        });
   };
   return format == StateFormat::kBFloat16 ? go(bfloat16{}) : go(0.0f);
 }
@@ -127,7 +143,7 @@ RunResult run_baseline(const BaselineConfig& config, const ProblemFamily& family
   BaselineOptimizer opt(config, device);
   return run<float>(
       family, seeds, steps, opt.device(), config.state_dim(),
-      [&](float* s, std::size_t n) { opt.reset_state(s, n); },
+      [&](const Optimizee&, float* s, std::size_t n) { opt.reset_state(s, n); },
       [&](float* th, const float* g, float* s, std::size_t n) { opt.step(th, g, s, n); });
 }
 

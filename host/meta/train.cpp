@@ -67,6 +67,10 @@ std::string run_identity(const ProblemFamily& family, const TrainOptions& o) {
   if (o.meta_batch != 1) os << "\nmeta-batch: " << o.meta_batch;  // (1 before there was one)
   if (o.steps_max != 0) os << "\nhorizons: " << o.steps << ".." << o.steps_max;
   if (o.random_scale != 0) os << "\nrandom scale: " << o.random_scale;
+  if (o.unroll_max != 0) os << "\nunroll lengths: " << o.unroll << ".." << o.unroll_max;
+  if (o.estimator != MetaEstimator::kTruncatedBackprop)
+    os << "\nmeta-gradient: " << to_string(o.estimator) << ", " << o.pes.particles
+       << " particles, sigma " << o.pes.sigma;
   return os.str();
 }
 
@@ -103,6 +107,25 @@ void validate_options(const TrainOptions& o) {
          " of at least steps = ", o.steps);
   if (o.random_scale != 0 && !(std::isfinite(o.random_scale) && o.random_scale >= 1))
     fail("train: random_scale = ", o.random_scale, ", expected 0 (none) or a finite number >= 1");
+  if (o.unroll_max != 0 && o.unroll_max < o.unroll)
+    fail("train: unroll_max = ", o.unroll_max,
+         ", expected 0 (fixed) or at least unroll = ", o.unroll);
+  if (o.unroll_max != 0 && !o.omega.empty())
+    fail("train: omega weighs ", o.omega.size(),
+         " steps; with unroll lengths drawn (unroll_max = ", o.unroll_max, ") there is no one T");
+  if (!(o.phi_decay >= 0) || !std::isfinite(o.phi_decay))
+    fail("train: phi_decay = ", o.phi_decay, ", expected a finite value >= 0 (0: none)");
+  if (o.estimator == MetaEstimator::kPes) {
+    if (o.meta_batch != 1 || o.collective)
+      fail(
+          "train: the PES estimator runs in one process with meta_batch 1 (its particles are "
+          "the batch); meta_batch = ",
+          o.meta_batch, o.collective ? ", with a collective" : "");
+    if (o.pes.particles < 2 || o.pes.particles % 2 != 0)
+      fail("train: PES particles = ", o.pes.particles, ", expected an even number >= 2");
+    if (!(o.pes.sigma > 0) || !std::isfinite(o.pes.sigma))
+      fail("train: PES sigma = ", o.pes.sigma, ", expected a finite value > 0");
+  }
   if (o.collective) {
     const int R = o.collective->size(), r = o.collective->rank();
     if (R < 1 || r < 0 || r >= R) fail("train: collective rank ", r, " of ", R, " ranks");
@@ -155,14 +178,38 @@ RunResult split_validation(const Weights& phi, const ProblemFamily& family, cons
 
 }  // namespace
 
+int training_unroll(std::uint64_t seed, const TrainOptions& o) {
+  if (o.unroll_max <= o.unroll) return o.unroll;
+  // Log-uniform in [unroll, unroll_max], from the seed alone (another constant than the
+  // horizon's: the two draws are independent).
+  const double u = unit_interval(splitmix64(seed + 0x756E726F6C6C5421ull));
+  const double T = o.unroll * std::pow(double(o.unroll_max) / o.unroll, u);
+  return std::min(std::max(static_cast<int>(std::lround(T)), o.unroll), o.unroll_max);
+}
+
 int training_horizon(std::uint64_t seed, const TrainOptions& o) {
-  if (o.steps_max <= o.steps) return o.steps;
+  const int T = training_unroll(seed, o);
+  if (o.steps_max <= o.steps) {
+    if (T == o.unroll) return o.steps;  // (steps is whole unrolls)
+    return std::max(1, static_cast<int>(std::lround(double(o.steps) / T))) * T;
+  }
   // Log-uniform in [steps, steps_max], from the seed alone (SplitMix64 of a value no other
   // draw of this seed uses), rounded to the nearest whole number of unrolls.
   const double u = unit_interval(splitmix64(seed + 0x686F72697A6F6E21ull));
   const double h = o.steps * std::pow(double(o.steps_max) / o.steps, u);
+  if (T != o.unroll) return std::max(1, static_cast<int>(std::lround(h / T))) * T;
   const int steps = static_cast<int>(std::lround(h / o.unroll)) * o.unroll;
   return std::min(std::max(steps, o.steps), o.steps_max);
+}
+
+std::string to_string(MetaEstimator e) {
+  return e == MetaEstimator::kPes ? "pes" : "bptt";
+}
+
+MetaEstimator parse_estimator(const std::string& name) {
+  if (name == "bptt") return MetaEstimator::kTruncatedBackprop;
+  if (name == "pes") return MetaEstimator::kPes;
+  fail("meta-gradient estimator '", name, "': expected bptt or pes");
 }
 
 std::string to_string(Exchange e) {
@@ -204,7 +251,7 @@ TrainSummary train(const OptimizerConfig& config, const ProblemFamily& family,
 
   Weights phi = Weights::initialise(config, o.seed, o.output_init);
   if (!o.init.empty()) {
-    phi = load_checkpoint(o.init).phi;
+    phi = load_weights(o.init);
     if (phi.config() != config) {
       try {  // a warm start into options after the paper (extend_weights)
         phi = extend_weights(phi, config);
@@ -279,9 +326,13 @@ TrainSummary train(const OptimizerConfig& config, const ProblemFamily& family,
   std::vector<std::unique_ptr<Optimizee>> fs(mine.size());
   std::vector<std::unique_ptr<Unroller>> unrollers;
   fs[0] = family.sample(optimizee_seed(SeedDomain::kTrain, o.seed, st.epoch), o.device);
+  // An unroller for optimizee f, truncations of T steps (an LSTM-sub phi: f's groups).
+  auto make_unroller = [&](const Optimizee& f, int T, Device d) {
+    return config.groups > 1 ? std::make_unique<Unroller>(phi, f.groups(), T, d, o.omega)
+                             : std::make_unique<Unroller>(phi, f.size(), T, d, o.omega);
+  };
   for (std::size_t i = 0; i < mine.size(); ++i)
-    unrollers.push_back(
-        std::make_unique<Unroller>(phi, fs[0]->size(), o.unroll, fs[0]->device(), o.omega));
+    unrollers.push_back(make_unroller(*fs[0], o.unroll, fs[0]->device()));
   const Device device = unrollers[0]->device();
   const std::size_t count = phi.size();
   const std::unique_ptr<detail::GradientExchange> exchange =
@@ -289,8 +340,24 @@ TrainSummary train(const OptimizerConfig& config, const ProblemFamily& family,
   std::vector<detail::MemberHeader> headers;
   std::vector<float> dphi;
   std::vector<char> active(mine.size());
-  std::vector<std::uint64_t> seeds(B);  // of the meta-batch's members
-  std::vector<int> unrolls(B);
+  std::vector<std::uint64_t> seeds(B);      // of the meta-batch's members
+  std::vector<int> unrolls(B), lengths(B);  // each member's truncations and their length
+  // A training optimizee: the family's draw for `seed`, randomly scaled when asked.
+  auto sample = [&](std::uint64_t seed, Device d) {
+    std::unique_ptr<Optimizee> f = family.sample(seed, d);
+    if (o.random_scale > 1) f = make_scaled_optimizee(std::move(f), o.random_scale, seed);
+    return f;
+  };
+  // One meta-step from the batch's gradient: Adam, then the decay of phi, if any.
+  auto meta_step = [&] {
+    L2O_NVTX_RANGE("l2o meta step");
+    adam.step(phi.values(), dphi);
+    if (o.phi_decay > 0) {
+      const float keep = static_cast<float>(1.0 - adam.options().lr * o.phi_decay);
+      for (float& w : phi.values()) w *= keep;
+    }
+  };
+  std::unique_ptr<PesUnroller> pes;
   double loss_sum = 0.0;
   long long loss_count = 0, run = 0;
   double validation = std::numeric_limits<double>::quiet_NaN();
@@ -307,17 +374,44 @@ TrainSummary train(const OptimizerConfig& config, const ProblemFamily& family,
     int batch_unrolls = 0;
     for (int m = 0; m < group; ++m) {
       seeds[m] = optimizee_seed(SeedDomain::kTrain, o.seed, st.epoch + m);
-      unrolls[m] = training_horizon(seeds[m], o) / o.unroll;
+      lengths[m] = training_unroll(seeds[m], o);
+      unrolls[m] = training_horizon(seeds[m], o) / lengths[m];
       batch_unrolls = std::max(batch_unrolls, unrolls[m]);
     }
-    for (std::size_t i = 0; i < mine.size(); ++i) {
+    if (o.estimator == MetaEstimator::kPes) {
+      // The particles: copies of the one optimizee, each unrolled with its own perturbed
+      // phi (validate_options: meta_batch 1, no ranks).
+      std::vector<std::unique_ptr<Optimizee>> copies;
+      for (int i = 0; i < o.pes.particles; ++i) copies.push_back(sample(seeds[0], device));
+      if (!pes || pes->size() != copies[0]->size() || pes->unroll_length() != lengths[0])
+        pes = std::make_unique<PesUnroller>(phi, copies[0]->size(), lengths[0], o.pes, device,
+                                            o.omega);
+      pes->set_weights(phi);
+      pes->start(std::move(copies), splitmix64(seeds[0] + 0x7065735F6E6F6973ull));
+      for (int u = 0; u < unrolls[0]; ++u) {
+        const std::vector<float> losses = pes->unroll(&dphi);
+        double L = 0.0;
+        for (int t = 0; t < lengths[0]; ++t) L += (o.omega.empty() ? 1.0 : o.omega[t]) * losses[t];
+        if (!std::isfinite(L)) {  // a particle diverged: the rest of this optimizee is dropped
+          ++st.skipped;
+          break;
+        }
+        loss_sum += L;
+        ++loss_count;
+        meta_step();
+        pes->set_weights(phi);
+      }
+      batch_unrolls = 0;  // (the truncated-backprop loop below has nothing to do)
+    }
+    for (std::size_t i = 0; i < mine.size() && batch_unrolls > 0; ++i) {
       active[i] = mine[i] < group;
       if (!active[i]) continue;
-      fs[i] = family.sample(seeds[mine[i]], device);
-      if (o.random_scale > 1)
-        fs[i] = make_scaled_optimizee(std::move(fs[i]), o.random_scale, seeds[mine[i]]);
-      if (fs[i]->size() != unrollers[i]->size())  // a mixture's optimizees differ in size
-        unrollers[i] = std::make_unique<Unroller>(phi, fs[i]->size(), o.unroll, device, o.omega);
+      fs[i] = sample(seeds[mine[i]], device);
+      // A mixture's optimizees differ in size, drawn truncations in length.
+      if (fs[i]->size() != unrollers[i]->size() ||
+          unrollers[i]->unroll_length() != lengths[mine[i]] ||
+          (config.groups > 1 && fs[i]->groups() != unrollers[i]->group_sizes()))
+        unrollers[i] = make_unroller(*fs[i], lengths[mine[i]], device);
       unrollers[i]->set_weights(phi);
       unrollers[i]->start(*fs[i]);
     }
@@ -332,7 +426,7 @@ TrainSummary train(const OptimizerConfig& config, const ProblemFamily& family,
                                               : unrollers[i]->unroll(*fs[i], &dphi);
         double L = 0.0;
         bool finite = true;
-        for (int t = 0; t < o.unroll; ++t) {
+        for (int t = 0; t < lengths[mine[i]]; ++t) {
           const double w = o.omega.empty() ? 1.0 : o.omega[t];
           L += w * losses[t];
           finite = finite && std::isfinite(losses[t]);
@@ -353,12 +447,9 @@ TrainSummary train(const OptimizerConfig& config, const ProblemFamily& family,
       for (std::size_t i = 0; i < mine.size(); ++i)
         if (active[i] && headers[mine[i]].status == detail::kDiverged) active[i] = 0;
       if (stepped == 0) break;  // every optimizee of the batch diverged: the next batch
-      {
-        L2O_NVTX_RANGE("l2o meta step");
-        adam.step(phi.values(), dphi);
-        for (std::size_t i = 0; i < mine.size(); ++i)
-          if (active[i]) unrollers[i]->set_weights(phi);
-      }
+      meta_step();
+      for (std::size_t i = 0; i < mine.size(); ++i)
+        if (active[i]) unrollers[i]->set_weights(phi);
     }
     const std::uint64_t before = st.epoch;
     st.epoch += group;

@@ -5,15 +5,20 @@
 #include "host/nvtx.hpp"
 #include "l2o/error.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <string>
 
 namespace l2o {
 
 namespace {
 void check_weights(const char* what, const Weights& phi) {
   phi.config().validate();
+  if (phi.config().groups > 1)
+    fail(what, ": phi holds ", phi.config().groups,
+         " LSTMs (LSTM-sub): one session per parameter group, each with phi.group(k)");
   if (phi.size() != phi.layout().count())
     fail(what, ": weights hold ", phi.size(), " values, the configuration needs ",
          phi.layout().count());
@@ -144,8 +149,55 @@ Unroller::Unroller(const Weights& phi, std::size_t n, int unroll, Device device,
                    std::vector<float> omega)
     : n_(n),
       unroll_(unroll),
+      sizes_{n},
       session_(phi, n, unroll, device, std::move(omega)),
       config_(phi.config()) {}
+
+namespace {
+std::string list(const std::vector<std::size_t>& v) {
+  std::string s;
+  for (std::size_t x : v) s += (s.empty() ? "" : ", ") + std::to_string(x);
+  return s;
+}
+
+// The first group's phi of an LSTM-sub unroller, once its groups are checked.
+Weights first_group(const Weights& phi, const std::vector<std::size_t>& sizes, Device device) {
+  if (sizes.size() != static_cast<std::size_t>(phi.config().groups))
+    fail("Unroller: ", sizes.size(), " parameter groups (", list(sizes), ") for a phi of ",
+         phi.config().groups, " LSTM", phi.config().groups > 1 ? "s" : "",
+         " (LSTM-sub needs one per group)");
+  for (std::size_t k = 0; k < sizes.size(); ++k)
+    if (sizes[k] == 0) fail("Unroller: parameter group ", k, " has no coordinates");
+  if (sizes.size() > 1 && resolve(device) != Device::kCpu)
+    fail(
+        "Unroller: an LSTM-sub phi unrolls on the CPU only (its groups' theta is assembled "
+        "in host memory); asked for ",
+        to_string(resolve(device)));
+  return sizes.size() > 1 ? phi.group(0) : phi;
+}
+
+std::size_t total(const std::vector<std::size_t>& sizes) {
+  std::size_t n = 0;
+  for (std::size_t s : sizes) n += s;
+  return n;
+}
+}  // namespace
+
+Unroller::Unroller(const Weights& phi, std::vector<std::size_t> group_sizes, int unroll,
+                   Device device, std::vector<float> omega)
+    : n_(total(group_sizes)),
+      unroll_(unroll),
+      sizes_(std::move(group_sizes)),
+      session_(first_group(phi, sizes_, device), sizes_.empty() ? 0 : sizes_[0], unroll, device,
+               omega),
+      config_(phi.config()) {
+  for (std::size_t k = 1; k < sizes_.size(); ++k)
+    more_.emplace_back(phi.group(static_cast<int>(k)), sizes_[k], unroll, device, omega);
+  if (sizes_.size() > 1) {
+    theta_all_.resize(n_);
+    grad_all_.resize(n_);
+  }
+}
 
 Unroller::~Unroller() = default;
 Unroller::Unroller(Unroller&&) noexcept = default;
@@ -155,6 +207,16 @@ Device Unroller::device() const {
   return session_.device();
 }
 void Unroller::set_weights(const Weights& phi) {
+  if (sizes_.size() > 1) {
+    if (phi.config().groups != static_cast<int>(sizes_.size()))
+      fail("Unroller::set_weights: phi of ", phi.config().groups, " LSTMs, this unroller steps ",
+           sizes_.size(), " parameter groups");
+    session_.set_weights(phi.group(0));
+    for (std::size_t k = 1; k < sizes_.size(); ++k)
+      more_[k - 1].set_weights(phi.group(static_cast<int>(k)));
+    config_ = phi.config();
+    return;
+  }
   session_.set_weights(phi);
   // The graph holds the kernels' parameters by value (output scale, forget bias,
   // preprocessing): another configuration of the same structure needs a new recording.
@@ -162,7 +224,7 @@ void Unroller::set_weights(const Weights& phi) {
   config_ = phi.config();
 }
 const float* Unroller::theta() const {
-  return session_.backend_->theta();
+  return sizes_.size() > 1 ? theta_all_.data() : session_.backend_->theta();
 }
 
 namespace {
@@ -197,6 +259,23 @@ void enqueue_unroll(MetaSession& s, detail::UnrollBackend& b, Optimizee& f, bool
 float Unroller::start(Optimizee& f) {
   L2O_NVTX_RANGE("l2o start optimizee");
   check_optimizee(f, n_, device());
+  if (sizes_.size() > 1) {  // LSTM-sub: theta_0 and its gradient, split over the groups
+    if (f.groups() != sizes_)
+      fail("Unroller: the optimizee's parameter groups (", list(f.groups()),
+           ") are not this unroller's (", list(sizes_), ")");
+    ++starts_;
+    float loss = 0.0f;
+    f.initial_theta(theta_all_.data(), nullptr);
+    f.loss_and_grad(theta_all_.data(), grad_all_.data(), &loss, nullptr);
+    std::size_t off = 0;
+    for (std::size_t k = 0; k < sizes_.size(); ++k) {
+      MetaSession& s = k == 0 ? session_ : more_[k - 1];
+      s.t_ = 0;  // (an unroll that threw part-way is abandoned)
+      s.begin(theta_all_.data() + off, grad_all_.data() + off, &loss);
+      off += sizes_[k];
+    }
+    return loss;
+  }
   ++starts_;
   detail::UnrollBackend& b = *session_.backend_;
   session_.t_ = 0;
@@ -222,7 +301,7 @@ std::vector<float> Unroller::unroll_keep_gradient(Optimizee& f) {
 }
 
 const float* Unroller::meta_gradient() const {
-  return session_.backend_->meta_gradient_data();
+  return sizes_.size() > 1 ? dphi_all_.data() : session_.backend_->meta_gradient_data();
 }
 
 Stream Unroller::stream() const {
@@ -233,6 +312,7 @@ std::vector<float> Unroller::run_unroll(Optimizee& f, bool backward, std::vector
   L2O_NVTX_RANGE("l2o unroll");
   check_optimizee(f, n_, device());
   if (starts_ == 0) fail("Unroller: unroll() before start()");
+  if (sizes_.size() > 1) return run_groups(f, backward, dphi);
   restart_unroll();
   detail::UnrollBackend& b = *session_.backend_;
   if (graphs_ && b.supports_graphs() && f.graph_capturable()) {
@@ -273,8 +353,46 @@ std::vector<float> Unroller::finish_unroll(std::vector<float>* dphi) {
   return losses;
 }
 
+// LSTM-sub: every group's session steps, the optimizee sees all groups' theta, and each
+// session records its slice of the gradient. The first-order meta-gradient holds the
+// gradients constant, so group k's dL/dphi_k is its session's own backward.
+std::vector<float> Unroller::run_groups(Optimizee& f, bool backward, std::vector<float>* dphi) {
+  const std::size_t K = sizes_.size();
+  auto session = [&](std::size_t k) -> MetaSession& { return k == 0 ? session_ : more_[k - 1]; };
+  for (std::size_t k = 0; k < K; ++k) {  // (an unroll that threw part-way is abandoned)
+    session(k).t_ = 0;
+    session(k).recorded_ = true;
+  }
+  for (int t = 0; t < unroll_; ++t) {
+    std::size_t off = 0;
+    for (std::size_t k = 0; k < K; ++k) {
+      session(k).step();
+      std::memcpy(theta_all_.data() + off, session(k).theta(), sizes_[k] * sizeof(float));
+      off += sizes_[k];
+    }
+    float loss = 0.0f;
+    f.loss_and_grad(theta_all_.data(), grad_all_.data(), &loss, nullptr);
+    off = 0;
+    for (std::size_t k = 0; k < K; ++k) {
+      session(k).record(grad_all_.data() + off, &loss);
+      off += sizes_[k];
+    }
+  }
+  const std::size_t P = layout_of(config_.single()).count();
+  if (backward) dphi_all_.resize(K * P);
+  std::vector<float> losses, dk;
+  for (std::size_t k = 0; k < K; ++k) {
+    std::vector<float> l = session(k).finish(backward ? &dk : nullptr);
+    if (backward) std::copy(dk.begin(), dk.end(), dphi_all_.begin() + k * P);
+    if (k == 0) losses = std::move(l);
+  }
+  if (dphi) *dphi = dphi_all_;
+  return losses;
+}
+
 std::vector<float> Unroller::unroll_timed(Optimizee& f, std::vector<float>* dphi,
                                           UnrollTimes* times) {
+  if (sizes_.size() > 1) fail("Unroller::unroll_timed: not for an LSTM-sub phi");
   check_optimizee(f, n_, device());
   if (starts_ == 0) fail("Unroller: unroll_timed() before start()");
   restart_unroll();

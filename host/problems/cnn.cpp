@@ -224,6 +224,11 @@ class CpuCnn final : public Optimizee {
         pass_(s_) {}
 
   std::size_t size() const override { return s_.size(); }
+  // The convolutions, then the fully connected layer.
+  std::vector<std::size_t> groups() const override {
+    const std::size_t conv = s_.w_offset(s_.layers());
+    return {conv, s_.size() - conv};
+  }
   Device device() const override { return Device::kCpu; }
   void initial_theta(float* theta, Stream) override {
     std::memcpy(theta, theta0_.data(), theta0_.size() * sizeof(float));
@@ -235,19 +240,10 @@ class CpuCnn final : public Optimizee {
   }
   double score(const float* theta) override {  // accuracy on the test split, in chunks
     const Dataset& d = *test_;
-    const int F = d.features(), K = s_.classes;
-    std::size_t correct = 0;
-    for (std::size_t start = 0; start < d.count(); start += 500) {
-      const int rows = static_cast<int>(std::min<std::size_t>(500, d.count() - start));
-      const float* out = pass_.forward(theta, &d.images[start * F], rows);
-      for (int r = 0; r < rows; ++r) {
-        int best = 0;
-        for (int k = 1; k < K; ++k)
-          if (out[r * K + k] > out[r * K + best]) best = k;
-        correct += best == d.labels[start + r];
-      }
-    }
-    return double(correct) / d.count();
+    const int F = d.features();
+    return test_accuracy(d, 500, s_.classes, [&](std::size_t start, int rows) {
+      return pass_.forward(theta, &d.images[start * F], rows);
+    });
   }
 
  private:

@@ -108,6 +108,7 @@ class CpuMlp final : public Optimizee {
       : s_(shape), data_(data), theta0_(std::move(theta0)), seed_(seed) {}
 
   std::size_t size() const override { return s_.size(); }
+  std::vector<std::size_t> groups() const override { return s_.groups(); }
   Device device() const override { return Device::kCpu; }
   void initial_theta(float* theta, Stream) override {
     std::memcpy(theta, theta0_.data(), theta0_.size() * sizeof(float));
@@ -121,20 +122,11 @@ class CpuMlp final : public Optimizee {
   // Accuracy on the test split, in chunks.
   double score(const float* theta) override {
     const Dataset& d = *data_.test;
-    const int F = s_.dims[0], C = s_.dims.back();
-    std::size_t correct = 0;
+    const int F = s_.dims[0];
     std::vector<std::vector<float>> acts;
-    for (std::size_t start = 0; start < d.count(); start += 1000) {
-      const int rows = static_cast<int>(std::min<std::size_t>(1000, d.count() - start));
-      const float* out = mlp_logits(s_, theta, &d.images[start * F], rows, acts);
-      for (int r = 0; r < rows; ++r) {
-        int best = 0;
-        for (int c = 1; c < C; ++c)
-          if (out[r * C + c] > out[r * C + best]) best = c;
-        correct += best == d.labels[start + r];
-      }
-    }
-    return double(correct) / d.count();
+    return test_accuracy(d, 1000, s_.dims.back(), [&](std::size_t start, int rows) {
+      return mlp_logits(s_, theta, &d.images[start * F], rows, acts);
+    });
   }
 
  private:

@@ -4,6 +4,8 @@
 #include "l2o/data.hpp"
 #include "l2o/problem.hpp"
 
+#include <algorithm>
+#include <cstddef>
 #include <memory>
 #include <vector>
 
@@ -22,6 +24,12 @@ struct MlpShape {
   }
   std::size_t b_offset(int k) const { return w_offset(k) + std::size_t(dims[k + 1]) * dims[k]; }
   std::size_t size() const { return w_offset(layers()); }
+  // The hidden layers, then the output layer (one group without hidden layers).
+  std::vector<std::size_t> groups() const {
+    const std::size_t hidden = w_offset(layers() - 1);
+    if (hidden == 0) return {size()};
+    return {hidden, size() - hidden};
+  }
 };
 
 struct MlpData {
@@ -33,6 +41,27 @@ struct MlpData {
 // and the CNN draw the same minibatches.
 void draw_minibatch(const Dataset& d, std::uint64_t seed, std::uint64_t call, int B,
                     std::vector<float>& x, std::vector<std::uint8_t>& labels);
+
+// The fraction of d's examples whose largest class score is their label, in chunks of
+// `chunk` examples: logits(start, rows) returns the scores of examples start ..
+// start + rows - 1 (host memory, rows x classes, row-major). The MLP's and the CNN's
+// score().
+template <class Logits>
+double test_accuracy(const Dataset& d, std::size_t chunk, int classes, Logits logits) {
+  std::size_t correct = 0;
+  for (std::size_t start = 0; start < d.count(); start += chunk) {
+    const int rows = static_cast<int>(std::min(chunk, d.count() - start));
+    const float* out = logits(start, rows);
+    for (int r = 0; r < rows; ++r) {
+      const float* row = out + std::size_t(r) * classes;
+      int best = 0;
+      for (int c = 1; c < classes; ++c)
+        if (row[c] > row[best]) best = c;
+      correct += best == d.labels[start + r];
+    }
+  }
+  return double(correct) / d.count();
+}
 
 // Mean cross-entropy of the MLP on `rows` examples (x: rows x features, row-major) and,
 // when grad is not null, its gradient (the CPU path; BLAS products).

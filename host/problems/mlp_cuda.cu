@@ -80,6 +80,7 @@ class CudaMlp final : public Optimizee {
   }
 
   std::size_t size() const override { return s_.size(); }
+  std::vector<std::size_t> groups() const override { return s_.groups(); }
   Device device() const override { return Device::kCuda; }
 
   void initial_theta(float* theta, Stream stream) override {
@@ -139,23 +140,15 @@ class CudaMlp final : public Optimizee {
     DeviceArray<float> theta(size());
     theta.upload(theta_host, size(), stream);
     const int C = s_.dims.back();
-    std::size_t correct = 0;
     std::vector<float> out;
-    for (std::size_t start = 0; start < d.count(); start += kScoreRows) {
-      const int rows = static_cast<int>(std::min<std::size_t>(kScoreRows, d.count() - start));
+    return test_accuracy(d, kScoreRows, C, [&](std::size_t start, int rows) {
       forward(theta.data(), test->images.data() + start * s_.dims[0], rows, stream);
       out.resize(std::size_t(rows) * C);
       L2O_CUDA_CHECK(cudaMemcpyAsync(out.data(), acts_[s_.layers()].data(),
                                      out.size() * sizeof(float), cudaMemcpyDeviceToHost, stream));
       L2O_CUDA_CHECK(cudaStreamSynchronize(stream));
-      for (int r = 0; r < rows; ++r) {
-        int best = 0;
-        for (int c = 1; c < C; ++c)
-          if (out[std::size_t(r) * C + c] > out[std::size_t(r) * C + best]) best = c;
-        correct += best == d.labels[start + r];
-      }
-    }
-    return double(correct) / d.count();
+      return static_cast<const float*>(out.data());
+    });
   }
 
  private:

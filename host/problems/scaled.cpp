@@ -24,6 +24,7 @@ class ScaledOptimizee final : public Optimizee {
     for (float& c : c_) c = static_cast<float>(std::exp(log_spread * (2.0 * rng.uniform() - 1.0)));
   }
   std::size_t size() const override { return f_->size(); }
+  std::vector<std::size_t> groups() const override { return f_->groups(); }
   Device device() const override { return f_->device(); }
   void initial_theta(float* theta, Stream stream) override {
     f_->initial_theta(theta, stream);

@@ -36,6 +36,12 @@ struct L2O_API OptimizerConfig {
   float beta1 = 0.9f;    // decay of the running mean of g (moment inputs, nominal term)
   float beta2 = 0.999f;  // decay of the running mean of g^2
   float moment_eps = 1e-8f;
+  // LSTM-sub (the paper's CIFAR experiments, §3.4): `groups` LSTMs of this shape, each
+  // with its own weights, one per parameter group of the optimizee (Optimizee::groups(),
+  // e.g. the convolutions and the fully connected layers), group k's coordinates all
+  // stepped by LSTM k. phi then holds `groups` copies of one LSTM's weights, one after the
+  // other (Weights::group). 1: one LSTM for all coordinates, as everywhere else.
+  int groups = 1;
 
   // True when the state carries the running moments (four rows: m, v and the bias
   // corrections 1 - beta1^t, 1 - beta2^t).
@@ -48,6 +54,12 @@ struct L2O_API OptimizerConfig {
   static constexpr int kMomentRows = 4;
   // True when any option after the paper is on (checkpoints then need format version 2).
   bool has_extensions() const { return moment_inputs || bounded_output || nominal_lr != 0.0f; }
+  // The same LSTM for one group (what each of an LSTM-sub phi's groups runs).
+  OptimizerConfig single() const {
+    OptimizerConfig c = *this;
+    c.groups = 1;
+    return c;
+  }
 
   // Throws l2o::Error naming the first invalid field.
   void validate() const;
@@ -60,7 +72,8 @@ struct L2O_API OptimizerConfig {
 // Other sizes are refused by validate() with this list in the message.
 constexpr int kSupportedHidden[] = {4, 8, 16, 20, 32, 40, 64};
 constexpr int kMaxLayers = 8;
-constexpr int kMaxInputs = 4;  // log-sign (2) + moment inputs (2)
+constexpr int kMaxInputs = 4;   // log-sign (2) + moment inputs (2)
+constexpr int kMaxGroups = 16;  // LSTM-sub: LSTMs per phi
 
 L2O_API std::string to_string(Preprocess p);
 L2O_API Preprocess parse_preprocess(const std::string& name);  // "none" | "log_sign"

@@ -112,6 +112,12 @@ class L2O_API Unroller {
   // omega: the T weights w_1..w_T (empty: all ones). device kAuto picks CUDA when usable.
   Unroller(const Weights& phi, std::size_t n, int unroll, Device device = Device::kAuto,
            std::vector<float> omega = {});
+  // For an LSTM-sub phi (config().groups > 1): one session per parameter group, of the
+  // sizes given (the optimizee's groups(), as many as phi's groups), stepped together; the
+  // meta-gradient is each group's dL/dphi_k, one after the other, as phi's values. On the
+  // CPU only (the groups' theta is assembled in host memory for the optimizee).
+  Unroller(const Weights& phi, std::vector<std::size_t> group_sizes, int unroll,
+           Device device = Device::kAuto, std::vector<float> omega = {});
   ~Unroller();
   Unroller(Unroller&&) noexcept;
   Unroller& operator=(Unroller&&) noexcept;
@@ -119,6 +125,8 @@ class L2O_API Unroller {
   Device device() const;
   std::size_t size() const { return n_; }
   int unroll_length() const { return unroll_; }
+  // The parameter groups' sizes ({size()} but for an LSTM-sub phi).
+  const std::vector<std::size_t>& group_sizes() const { return sizes_; }
   void set_weights(const Weights& phi);
 
   // A new optimizee: theta_0 from f, zero LSTM state, and f and its gradient at theta_0.
@@ -158,10 +166,16 @@ class L2O_API Unroller {
   std::vector<float> run_unroll(Optimizee& f, bool backward, std::vector<float>* dphi);
   std::vector<float> finish_unroll(std::vector<float>* dphi);
   void restart_unroll();
+  std::vector<float> run_groups(Optimizee& f, bool backward, std::vector<float>* dphi);
 
   std::size_t n_;
   int unroll_;
-  MetaSession session_;
+  std::vector<std::size_t> sizes_;  // the parameter groups' sizes
+  MetaSession session_;             // (of the first group, for an LSTM-sub phi)
+  // An LSTM-sub phi: the other groups' sessions, and theta, the gradient and dL/dphi of
+  // all groups assembled in host memory.
+  std::vector<MetaSession> more_;
+  std::vector<float> theta_all_, grad_all_, dphi_all_;
   bool graphs_ = true;
   OptimizerConfig config_;  // of the phi the graph was recorded with
   // What the recorded graph was captured for: the optimizee of which start() (a counter,
@@ -169,6 +183,63 @@ class L2O_API Unroller {
   // it includes the backward.
   std::uint64_t starts_ = 0, graph_start_ = 0;
   int graph_with_backward_ = -1;
+};
+
+struct L2O_API PesOptions {
+  int particles = 8;    // an even number: antithetic pairs (+eps, -eps)
+  double sigma = 0.01;  // standard deviation of each perturbation of each weight of phi
+};
+
+// Persistent evolution strategies (Vicol et al. 2021): meta-gradients from truncated
+// unrolls that are unbiased for the whole horizon, with forward passes only. Each of N
+// particles runs its own copy of the optimizee with phi + eps_i, eps_i ~ N(0, sigma^2 I)
+// drawn afresh every truncation (antithetic: particles 2k and 2k+1 take +eps and -eps),
+// and accumulates xi_i += eps_i over the optimizee's truncations so far; the estimate is
+//
+//   dL/dphi ~ sum_i xi_i L_i / (N sigma^2),   L_i = sum_{t=1..T} w_t f(theta_i,t),
+//
+// the gradient of this truncation's loss through everything phi did since the optimizee
+// started (second derivatives of f included), where truncated backprop sees only the
+// truncation and drops them. Its variance grows with phi's size and the number of
+// truncations: many particles, or a small phi.
+class L2O_API PesUnroller {
+ public:
+  PesUnroller(const Weights& phi, std::size_t n, int unroll, PesOptions options,
+              Device device = Device::kAuto, std::vector<float> omega = {});
+  ~PesUnroller();
+  PesUnroller(PesUnroller&&) noexcept;
+  PesUnroller& operator=(PesUnroller&&) noexcept;
+
+  Device device() const;
+  std::size_t size() const { return n_; }
+  int unroll_length() const { return unroll_; }
+  const PesOptions& options() const { return opt_; }
+  // The mean phi (around which the particles are perturbed), between unrolls.
+  void set_weights(const Weights& phi);
+
+  // A new optimizee: `particles` holds options().particles instances of the same draw
+  // (family.sample with one seed, that many times: the same theta_0 and data), which the
+  // unroller keeps (an LSTM-sub phi takes their parameter groups, Unroller's second
+  // constructor); zero LSTM states, the accumulated perturbations reset. noise_seed: the
+  // stream of this optimizee's perturbations. Returns f(theta_0).
+  float start(std::vector<std::unique_ptr<Optimizee>> particles, std::uint64_t noise_seed);
+  // One truncation of T steps for every particle; *dphi (phi's size) receives the
+  // estimate above when given. Returns the particles' mean f(theta_1..theta_T); a
+  // particle whose losses are not finite makes them non-finite, and dphi meaningless.
+  std::vector<float> unroll(std::vector<float>* dphi);
+
+ private:
+  std::size_t n_;
+  int unroll_;
+  PesOptions opt_;
+  Device device_;
+  Weights phi_;
+  std::vector<float> omega_;
+  std::vector<Unroller> particles_;
+  std::vector<std::unique_ptr<Optimizee>> fs_;
+  std::vector<std::vector<float>> xi_;  // per antithetic pair: the + particle's sum of eps
+  std::uint64_t noise_ = 0;             // the perturbations' stream: seed, truncations drawn
+  std::uint64_t drawn_ = 0;
 };
 
 // Adam on phi (the meta-optimizer), with optional clipping of the gradient's global norm.

@@ -29,6 +29,11 @@ class L2O_API Optimizee {
   // (nothing depends on a host-side counter), so an unroll on this optimizee can be
   // recorded once into a CUDA Graph and replayed (Unroller::set_cuda_graphs).
   virtual bool graph_capturable() const { return false; }
+  // The sizes of the parameter groups, in order, adding up to size(): the coordinates each
+  // LSTM of an LSTM-sub phi steps (OptimizerConfig::groups). One group unless overridden:
+  // the MLP has two (the hidden layers, the output layer), the CNN two (the convolutions,
+  // the fully connected layer).
+  virtual std::vector<std::size_t> groups() const { return {size()}; }
   // Optional measure printed next to the loss (e.g. test accuracy); NaN when none.
   virtual double score(const float* /*theta*/) { return std::numeric_limits<double>::quiet_NaN(); }
 };

@@ -46,6 +46,16 @@ enum class Exchange {
 L2O_API std::string to_string(Exchange e);
 L2O_API Exchange parse_exchange(const std::string& name);  // "auto" | "host" | "nccl"
 
+// The meta-gradient of each truncation.
+enum class MetaEstimator {
+  kTruncatedBackprop,  // the paper's: first-order backpropagation through the truncation
+                       // (Unroller), biased towards short-sighted phi at short truncations
+  kPes,                // persistent evolution strategies (PesUnroller): unbiased for the
+                       // whole horizon, forward passes only, noisier. One process, meta_batch 1
+};
+L2O_API std::string to_string(MetaEstimator e);
+L2O_API MetaEstimator parse_estimator(const std::string& name);  // "bptt" | "pes"
+
 struct L2O_API TrainOptions {
   int steps = 100;  // optimizer steps per optimizee ("epoch")
   // > steps: each optimizee's horizon is drawn log-uniformly in [steps, steps_max] (whole
@@ -56,9 +66,24 @@ struct L2O_API TrainOptions {
   // c_i log-uniform in [1 / random_scale, random_scale], drawn from its seed); validation
   // stays unscaled. CPU meta-training only. 0: no scaling.
   double random_scale = 0.0;
-  int unroll = 20;          // steps per truncation (one meta-step each)
+  int unroll = 20;  // steps per truncation (one meta-step each)
+  // > unroll: each optimizee's truncation length is drawn log-uniformly in [unroll,
+  // unroll_max] (from its seed: training_unroll), and its horizon is rounded to whole
+  // truncations of that length, at least one (Metz et al. 2019). Short truncations see
+  // little of what a step does later, long ones give noisy, exploding gradients: a mix
+  // trades the two. Not with omega (its T weights). 0: every truncation is `unroll` steps.
+  int unroll_max = 0;
   long long epochs = 1000;  // optimizees to train on
   AdamOptions adam;         // the meta-optimizer (adam.lr: the learning rate at epoch 0)
+  // > 0: decoupled weight decay on phi after each meta-step, phi -= lr * phi_decay * phi
+  // (as AdamW; lr the meta learning rate of the epoch). It pulls the learned part of the
+  // update towards zero (phi = 0 outputs 0), so that with a nominal term
+  // (OptimizerConfig::nominal_lr) the optimizer leans on the nominal step where the
+  // learned one does not pay its way (Harrison et al. 2022). 0: none.
+  double phi_decay = 0.0;
+  // How each truncation's meta-gradient is estimated.
+  MetaEstimator estimator = MetaEstimator::kTruncatedBackprop;
+  PesOptions pes;  // for MetaEstimator::kPes
   // > 0: the meta learning rate decays geometrically from adam.lr at epoch 0 to this value
   // at the last epoch (lr_e = lr * (lr_final / lr)^(e / epochs)); 0: constant adam.lr.
   double lr_final = 0.0;
@@ -114,9 +139,11 @@ L2O_API TrainSummary train(const OptimizerConfig& config, const ProblemFamily& f
                            const TrainOptions& options,
                            const std::function<void(const TrainProgress&)>& report = {});
 
-// The number of steps training optimizee `seed` runs under options o (o.steps unless
-// o.steps_max draws it).
+// The number of steps training optimizee `seed` runs under options o: o.steps unless
+// o.steps_max draws it, in whole truncations of training_unroll(seed, o) steps.
 L2O_API int training_horizon(std::uint64_t seed, const TrainOptions& o);
+// The truncation length of training optimizee `seed`: o.unroll unless o.unroll_max draws it.
+L2O_API int training_unroll(std::uint64_t seed, const TrainOptions& o);
 
 // The validation run of train: phi for `steps` steps on `count` validation optimizees
 // (seed stream `base`).

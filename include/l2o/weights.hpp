@@ -37,11 +37,12 @@ class L2O_API Weights {
   // 1/sqrt(fan_in) truncated at two standard deviations (fan_in = input + hidden for the
   // LSTM layers, hidden for the output layer). Reproducible from the seed on every platform.
   // With OutputInit::kZero the output layer stays zero; the LSTM layers, drawn first, equal
-  // kRandom's for the seed.
+  // kRandom's for the seed. An LSTM-sub phi starts with every group the same.
   static Weights initialise(const OptimizerConfig& config, std::uint64_t seed,
                             OutputInit output = OutputInit::kRandom);
 
   const OptimizerConfig& config() const { return config_; }
+  // One LSTM's layout (of every group, for an LSTM-sub phi: OptimizerConfig::groups).
   const WeightLayout& layout() const { return layout_; }
   std::size_t size() const { return data_.size(); }
   float* data() { return data_.data(); }
@@ -49,6 +50,12 @@ class L2O_API Weights {
   std::vector<float>& values() { return data_; }
   const std::vector<float>& values() const { return data_; }
 
+  // An LSTM-sub phi (config().groups > 1): group k's weights, a phi of config().single()
+  // (the values at k * layout().count()); and that group replaced by `phi`.
+  Weights group(int k) const;
+  void set_group(int k, const Weights& phi);
+
+  // Views of the (first group's) matrices.
   MatrixView lstm_weight(int layer);  // 4H x (in + H), gates i, f, g, o
   MatrixView lstm_bias(int layer);    // 4H x 1
   MatrixView output_weight();         // 1 x H
@@ -66,9 +73,11 @@ L2O_API WeightLayout layout_of(const OptimizerConfig& config);
 // after the paper (moment_inputs, bounded_output, nominal_lr and the moments' constants):
 // every weight keeps its value, and the first layer's columns for inputs phi does not
 // have are zero, so the LSTM computes what phi computed until meta-training moves them
-// (a warm start: `l2o train --init PAPER.l2o --moment-inputs`). A configuration that
-// differs in anything else (layers, hidden, preprocessing, p, output scale, forget bias),
-// or that has fewer inputs than phi, is refused with l2o::Error naming both.
+// (a warm start: `l2o train --init PAPER.l2o --moment-inputs`). A phi of one group goes to
+// every group of an LSTM-sub `to` (`--groups 2`); otherwise the groups must match. A
+// configuration that differs in anything else (layers, hidden, preprocessing, p, output
+// scale, forget bias), or that has fewer inputs than phi, is refused with l2o::Error
+// naming both.
 L2O_API Weights extend_weights(const Weights& phi, const OptimizerConfig& to);
 
 }  // namespace l2o

@@ -20,7 +20,8 @@ from . import _l2o
 
 # The OptimizerConfig fields a pickled optimizer carries (all of them).
 _CONFIG_FIELDS = ("layers", "hidden", "preprocess", "p", "output_scale", "forget_bias",
-                  "moment_inputs", "bounded_output", "nominal_lr", "beta1", "beta2", "moment_eps")
+                  "moment_inputs", "bounded_output", "nominal_lr", "beta1", "beta2", "moment_eps",
+                  "groups")
 
 __all__ = ["LearnedOptimizer", "BaselineOptimizer", "meta_train", "python_family"]
 
@@ -83,6 +84,10 @@ class LearnedOptimizer(torch.optim.Optimizer):
             raise TypeError("state_dtype must be torch.float32 or torch.bfloat16, got %s"
                             % (state_dtype,))
         self._phi = _weights(weights)
+        if self._phi.config.groups > 1:
+            raise ValueError("an LSTM-sub phi (%d LSTMs, one per parameter group of l2o's own "
+                             "optimizees: OptimizerConfig.groups) has no PyTorch optimizer; "
+                             "use a phi of one LSTM" % self._phi.config.groups)
         self._state_dtype = state_dtype
         self._backends = {}
         super().__init__(params, dict(phi=_phi_id(self._phi)))

@@ -331,6 +331,7 @@ NB_MODULE(_l2o, m) {
       .def_rw("beta1", &OptimizerConfig::beta1)
       .def_rw("beta2", &OptimizerConfig::beta2)
       .def_rw("moment_eps", &OptimizerConfig::moment_eps)
+      .def_rw("groups", &OptimizerConfig::groups)
       .def_prop_ro("num_inputs", &OptimizerConfig::num_inputs)
       .def_prop_ro("state_dim", &OptimizerConfig::state_dim)
       .def("validate", &OptimizerConfig::validate)
@@ -660,9 +661,17 @@ NB_MODULE(_l2o, m) {
          long long epochs, int steps, int unroll, double meta_lr, double meta_lr_final, double clip,
          const std::string& device, std::uint64_t seed, int eval_every, int validation, bool resume,
          const std::string& init, const std::string& output_init, nb::object progress,
-         int meta_batch) {
+         int meta_batch, int steps_max, int unroll_max, double random_scale, double phi_decay,
+         const std::string& estimator, int pes_particles, double pes_sigma) {
         TrainOptions o;
         o.meta_batch = meta_batch;
+        o.steps_max = steps_max;
+        o.unroll_max = unroll_max;
+        o.random_scale = random_scale;
+        o.phi_decay = phi_decay;
+        o.estimator = parse_estimator(estimator);
+        o.pes.particles = pes_particles;
+        o.pes.sigma = pes_sigma;
         o.epochs = epochs;
         o.steps = steps;
         o.unroll = unroll;
@@ -705,9 +714,13 @@ NB_MODULE(_l2o, m) {
       "config"_a, "family"_a, "out"_a, "epochs"_a = 1000, "steps"_a = 100, "unroll"_a = 20,
       "meta_lr"_a = 1e-3, "meta_lr_final"_a = 0.0, "clip"_a = 0.0, "device"_a = "auto",
       "seed"_a = 0, "eval_every"_a = 100, "validation"_a = 20, "resume"_a = false, "init"_a = "",
-      "output_init"_a = "random", "progress"_a = nb::none(), "meta_batch"_a = 1,
+      "output_init"_a = "random", "progress"_a = nb::none(), "meta_batch"_a = 1, "steps_max"_a = 0,
+      "unroll_max"_a = 0, "random_scale"_a = 0.0, "phi_decay"_a = 0.0, "estimator"_a = "bptt",
+      "pes_particles"_a = 8, "pes_sigma"_a = 0.01,
       "l2o's meta-training (the procedure of `l2o train`): the best phi is written to `out`, "
-      "the training state to out + '.train'.");
+      "the training state to out + '.train'. steps_max, unroll_max, random_scale, phi_decay "
+      "and the PES estimator (estimator='pes', pes_particles, pes_sigma) are those of "
+      "TrainOptions (include/l2o/train.hpp).");
 
   m.def(
       "evaluate",

@@ -358,6 +358,48 @@ def test_meta_train_leaves_no_temporary_file_and_allows_unused_parameters(tmp_pa
     assert set(pathlib.Path(tempfile.gettempdir()).glob("*.l2o")) == before
 
 
+def test_train_takes_the_generalisation_options(tmp_path):
+    """l2o.train passes drawn truncations, phi decay and the PES estimator to train():
+    each run repeats itself and each option changes phi; bad values are refused."""
+    c = l2o.OptimizerConfig()
+    c.hidden = 8
+    c.layers = 1
+    fam = l2o.quadratic_family(dims=5, batch=8)
+    kw = dict(epochs=4, steps=20, unroll=5, eval_every=2, validation=2, meta_lr=1e-2,
+              device="cpu")
+
+    def run(name, **extra):
+        l2o.train(c, fam, str(tmp_path / name), **kw, **extra)
+        return l2o.Weights.load(str(tmp_path / name)).values.copy()
+
+    plain = run("plain.l2o")
+    for name, extra in [("drawn", dict(unroll_max=20)), ("decay", dict(phi_decay=10.0)),
+                        ("pes", dict(estimator="pes", pes_particles=4, pes_sigma=0.02))]:
+        a, b = run(name + "1.l2o", **extra), run(name + "2.l2o", **extra)
+        assert np.array_equal(a, b), name
+        assert not np.array_equal(a, plain), name
+    with pytest.raises(Exception, match="expected bptt or pes"):
+        run("bad.l2o", estimator="es")
+    with pytest.raises(Exception, match="PES particles = 3"):
+        run("bad.l2o", estimator="pes", pes_particles=3)
+
+
+def test_lstm_sub_phi_holds_a_group_per_lstm_and_a_single_optimizer_refuses_it():
+    c = l2o.OptimizerConfig()
+    c.hidden = 8
+    c.groups = 2
+    w = l2o.Weights.initialise(c, 3)
+    c1 = l2o.OptimizerConfig()
+    c1.hidden = 8
+    assert len(w) == 2 * len(l2o.Weights.initialise(c1, 3))
+    assert np.array_equal(w.values[:len(w) // 2], w.values[len(w) // 2:])
+    assert "LSTM-sub: 2 LSTMs" in repr(c)
+    with pytest.raises(Exception, match="phi.group"):
+        l2o.LstmOptimizer(w, "cpu")
+    with pytest.raises(ValueError, match="LSTM-sub phi"):
+        lt.LearnedOptimizer([torch.zeros(3)], weights=w)
+
+
 # --- meta-training through PyTorch -------------------------------------------------------
 
 def quadratic_sampler(dims=10, batch=128):
