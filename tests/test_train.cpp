@@ -339,7 +339,8 @@ TEST_F(TrainTest, UnrollLengthsAreDrawnPerOptimizee) {
     EXPECT_GE(T, 5);
     EXPECT_LE(T, 40);
     EXPECT_EQ(h % T, 0) << h << " " << T;
-    EXPECT_LE(std::abs(h - 40), T / 2 + 1) << h << " " << T;  // the nearest whole number
+    EXPECT_LE(h, 40) << T;  // the nearest whole number of truncations, not past steps
+    EXPECT_GT(h, 40 - T) << T;
     ++seen[T];
     below += T < 14.14;  // sqrt(5 * 40); rounded, raw draws below 13.5 land below it
   }
@@ -352,6 +353,7 @@ TEST_F(TrainTest, UnrollLengthsAreDrawnPerOptimizee) {
   for (int i = 0; i < 200; ++i) {
     const std::uint64_t seed = optimizee_seed(SeedDomain::kTrain, 0, i);
     EXPECT_EQ(training_horizon(seed, both) % training_unroll(seed, both), 0);
+    EXPECT_LE(training_horizon(seed, both), 400);
   }
   EXPECT_EQ(training_unroll(1, options(8, 4)), 10);
 
@@ -368,6 +370,8 @@ TEST_F(TrainTest, UnrollLengthsAreDrawnPerOptimizee) {
   EXPECT_THROW(train(cfg_, *family_, o), Error);
   o.omega.clear();
   o.unroll_max = 4;
+  EXPECT_THROW(train(cfg_, *family_, o), Error);
+  o.unroll_max = 41;  // longer than the horizon
   EXPECT_THROW(train(cfg_, *family_, o), Error);
 }
 
@@ -441,6 +445,11 @@ TEST_F(TrainTest, PhiDecayShrinksTheLearnedPart) {
   EXPECT_LT(norm(load_checkpoint(some.out + ".train").phi.values()),
             0.9 * norm(load_checkpoint(none.out + ".train").phi.values()));
   o.phi_decay = -1.0;
+  EXPECT_THROW(train(cfg_, *family_, o), Error);
+  o.phi_decay = 129.0;  // lr * decay above 1: phi would change sign
+  EXPECT_THROW(train(cfg_, *family_, o), Error);
+  o.phi_decay = 10.0;
+  o.lr_final = 0.2;  // the same, reached by the end of the run
   EXPECT_THROW(train(cfg_, *family_, o), Error);
 }
 

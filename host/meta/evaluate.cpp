@@ -126,9 +126,16 @@ RunResult run_learned(const Weights& phi, const ProblemFamily& family,
           if (sizes.size() != static_cast<std::size_t>(K))
             fail("run_learned: the optimizee has ", sizes.size(), " parameter groups, phi ", K,
                  " LSTMs (LSTM-sub: one per group)");
+          std::size_t total = 0;
+          for (std::size_t g : sizes) total += g;
+          if (total != n)
+            fail("run_learned: the optimizee's parameter groups hold ", total,
+                 " coordinates, it has ", n);
           for (std::size_t k = 0, off = 0; k < sizes.size(); off += sizes[k++])
             opts[k].reset_state(s + dim * off, sizes[k]);
         },
+        // (a non-finite gradient skips the step of its group alone: each LstmOptimizer
+        // checks its own slice)
         [&](float* th, const float* g, S* s, std::size_t) {
           for (std::size_t k = 0, off = 0; k < sizes.size(); off += sizes[k++])
             opts[k].step(th + off, g + off, s + dim * off, sizes[k]);

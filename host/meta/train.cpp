@@ -57,7 +57,8 @@ std::vector<std::uint8_t> floats_to_bytes(const std::vector<float>& v) {
 // and the seed, steps and unroll of the TRNR section: the problem (with its options), the
 // validation set and the loss weights. Stored as text in the RUN section. What may change
 // on resume: the number of epochs (to extend a run), the meta learning rate and its decay,
-// --clip, the device, --eval-every.
+// --clip, --phi-decay (settings of the meta-optimizer, as the learning rate), the device,
+// --eval-every.
 std::string run_identity(const ProblemFamily& family, const TrainOptions& o) {
   std::ostringstream os;
   os << "problem: " << family.describe() << "\nvalidation: " << o.validation_optimizees
@@ -67,7 +68,7 @@ std::string run_identity(const ProblemFamily& family, const TrainOptions& o) {
   if (o.meta_batch != 1) os << "\nmeta-batch: " << o.meta_batch;  // (1 before there was one)
   if (o.steps_max != 0) os << "\nhorizons: " << o.steps << ".." << o.steps_max;
   if (o.random_scale != 0) os << "\nrandom scale: " << o.random_scale;
-  if (o.unroll_max != 0) os << "\nunroll lengths: " << o.unroll << ".." << o.unroll_max;
+  if (o.unroll_max > o.unroll) os << "\nunroll lengths: " << o.unroll << ".." << o.unroll_max;
   if (o.estimator != MetaEstimator::kTruncatedBackprop)
     os << "\nmeta-gradient: " << to_string(o.estimator) << ", " << o.pes.particles
        << " particles, sigma " << o.pes.sigma;
@@ -110,11 +111,18 @@ void validate_options(const TrainOptions& o) {
   if (o.unroll_max != 0 && o.unroll_max < o.unroll)
     fail("train: unroll_max = ", o.unroll_max,
          ", expected 0 (fixed) or at least unroll = ", o.unroll);
+  if (o.unroll_max > std::max(o.steps, o.steps_max))
+    fail("train: unroll_max = ", o.unroll_max, " is longer than the longest horizon, ",
+         std::max(o.steps, o.steps_max), " steps");
   if (o.unroll_max != 0 && !o.omega.empty())
     fail("train: omega weighs ", o.omega.size(),
          " steps; with unroll lengths drawn (unroll_max = ", o.unroll_max, ") there is no one T");
   if (!(o.phi_decay >= 0) || !std::isfinite(o.phi_decay))
     fail("train: phi_decay = ", o.phi_decay, ", expected a finite value >= 0 (0: none)");
+  // phi *= 1 - lr * phi_decay must shrink phi at every learning rate of the run.
+  if (o.phi_decay * std::max(o.adam.lr, o.lr_final) > 1)
+    fail("train: phi_decay = ", o.phi_decay, " times the meta learning rate (up to ",
+         std::max(o.adam.lr, o.lr_final), ") is above 1: phi would change sign");
   if (o.estimator == MetaEstimator::kPes) {
     if (o.meta_batch != 1 || o.collective)
       fail(
@@ -189,15 +197,18 @@ int training_unroll(std::uint64_t seed, const TrainOptions& o) {
 
 int training_horizon(std::uint64_t seed, const TrainOptions& o) {
   const int T = training_unroll(seed, o);
-  if (o.steps_max <= o.steps) {
-    if (T == o.unroll) return o.steps;  // (steps is whole unrolls)
-    return std::max(1, static_cast<int>(std::lround(double(o.steps) / T))) * T;
-  }
+  // A drawn truncation length: the whole number of truncations nearest to the horizon h,
+  // at least one and never past the longest horizon (validate_options: T fits in it).
+  auto whole = [&](double h) {
+    const int most = std::max(o.steps, o.steps_max) / T;
+    return std::min(std::max(1, static_cast<int>(std::lround(h / T))), most) * T;
+  };
+  if (o.steps_max <= o.steps) return T == o.unroll ? o.steps : whole(o.steps);
   // Log-uniform in [steps, steps_max], from the seed alone (SplitMix64 of a value no other
   // draw of this seed uses), rounded to the nearest whole number of unrolls.
   const double u = unit_interval(splitmix64(seed + 0x686F72697A6F6E21ull));
   const double h = o.steps * std::pow(double(o.steps_max) / o.steps, u);
-  if (T != o.unroll) return std::max(1, static_cast<int>(std::lround(h / T))) * T;
+  if (T != o.unroll) return whole(h);
   const int steps = static_cast<int>(std::lround(h / o.unroll)) * o.unroll;
   return std::min(std::max(steps, o.steps), o.steps_max);
 }

@@ -69,15 +69,17 @@ struct L2O_API TrainOptions {
   int unroll = 20;  // steps per truncation (one meta-step each)
   // > unroll: each optimizee's truncation length is drawn log-uniformly in [unroll,
   // unroll_max] (from its seed: training_unroll), and its horizon is rounded to whole
-  // truncations of that length, at least one (Metz et al. 2019). Short truncations see
+  // truncations of that length, at least one and at most the longest horizon (unroll_max
+  // may not exceed it) (Metz et al. 2019). Short truncations see
   // little of what a step does later, long ones give noisy, exploding gradients: a mix
   // trades the two. Not with omega (its T weights). 0: every truncation is `unroll` steps.
   int unroll_max = 0;
   long long epochs = 1000;  // optimizees to train on
   AdamOptions adam;         // the meta-optimizer (adam.lr: the learning rate at epoch 0)
   // > 0: decoupled weight decay on phi after each meta-step, phi -= lr * phi_decay * phi
-  // (as AdamW; lr the meta learning rate of the epoch). It pulls the learned part of the
-  // update towards zero (phi = 0 outputs 0), so that with a nominal term
+  // (as AdamW; lr the meta learning rate of the epoch; lr * phi_decay above 1 at any lr of
+  // the run is refused). It may change on --resume, as the learning rate may. It pulls the learned
+  // part of the update towards zero (phi = 0 outputs 0), so that with a nominal term
   // (OptimizerConfig::nominal_lr) the optimizer leans on the nominal step where the
   // learned one does not pay its way (Harrison et al. 2022). 0: none.
   double phi_decay = 0.0;
