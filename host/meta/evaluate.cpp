@@ -2,6 +2,7 @@
 
 #include "host/buffer.hpp"
 #include "host/fail.hpp"
+#include "host/meta/sums.hpp"
 #include "host/nvtx.hpp"
 #include "l2o/error.hpp"
 #include "l2o/optimizer.hpp"
@@ -126,8 +127,7 @@ RunResult run_learned(const Weights& phi, const ProblemFamily& family,
           if (sizes.size() != static_cast<std::size_t>(K))
             fail("run_learned: the optimizee has ", sizes.size(), " parameter groups, phi ", K,
                  " LSTMs (LSTM-sub: one per group)");
-          std::size_t total = 0;
-          for (std::size_t g : sizes) total += g;
+          const std::size_t total = detail::total_size(sizes);
           if (total != n)
             fail("run_learned: the optimizee's parameter groups hold ", total,
                  " coordinates, it has ", n);

@@ -3,6 +3,7 @@
 // perturbed phi; the perturbations accumulate per particle across the optimizee's
 // truncations.
 #include "host/fail.hpp"
+#include "host/meta/sums.hpp"
 #include "host/nvtx.hpp"
 #include "l2o/meta.hpp"
 #include "maths/random.hpp"
@@ -92,12 +93,8 @@ std::vector<float> PesUnroller::unroll(std::vector<float>* dphi) {
       Unroller& u = particles_[2 * k + side];
       u.set_weights(w);
       const std::vector<float> losses = u.unroll(*fs_[2 * k + side], nullptr);
-      double L = 0.0;
-      for (int t = 0; t < unroll_; ++t) {
-        L += (omega_.empty() ? 1.0 : omega_[t]) * losses[t];
-        mean[t] += losses[t];
-      }
-      diff[k] += sign * L;
+      for (int t = 0; t < unroll_; ++t) mean[t] += losses[t];
+      diff[k] += sign * detail::unroll_loss(losses, omega_, unroll_);
     }
     for (std::size_t j = 0; j < P; ++j) xi_[k][j] += eps[j];
   }

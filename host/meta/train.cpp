@@ -2,6 +2,7 @@
 
 #include "host/fail.hpp"
 #include "host/meta/exchange.hpp"
+#include "host/meta/sums.hpp"
 #include "host/nvtx.hpp"
 #include "l2o/checkpoint.hpp"
 #include "l2o/error.hpp"
@@ -400,9 +401,7 @@ TrainSummary train(const OptimizerConfig& config, const ProblemFamily& family,
       pes->set_weights(phi);
       pes->start(std::move(copies), splitmix64(seeds[0] + 0x7065735F6E6F6973ull));
       for (int u = 0; u < unrolls[0]; ++u) {
-        const std::vector<float> losses = pes->unroll(&dphi);
-        double L = 0.0;
-        for (int t = 0; t < lengths[0]; ++t) L += (o.omega.empty() ? 1.0 : o.omega[t]) * losses[t];
+        const double L = detail::unroll_loss(pes->unroll(&dphi), o.omega, lengths[0]);
         if (!std::isfinite(L)) {  // a particle diverged: the rest of this optimizee is dropped
           ++st.skipped;
           break;
@@ -435,14 +434,9 @@ TrainSummary train(const OptimizerConfig& config, const ProblemFamily& family,
         const std::vector<float> losses = exchange->on_device()
                                               ? unrollers[i]->unroll_keep_gradient(*fs[i])
                                               : unrollers[i]->unroll(*fs[i], &dphi);
-        double L = 0.0;
-        bool finite = true;
-        for (int t = 0; t < lengths[mine[i]]; ++t) {
-          const double w = o.omega.empty() ? 1.0 : o.omega[t];
-          L += w * losses[t];
-          finite = finite && std::isfinite(losses[t]);
-        }
-        exchange->put(static_cast<int>(i), {finite ? detail::kStepped : detail::kDiverged, 0, L},
+        const double L = detail::unroll_loss(losses, o.omega, lengths[mine[i]]);
+        exchange->put(static_cast<int>(i),
+                      {std::isfinite(L) ? detail::kStepped : detail::kDiverged, 0, L},
                       exchange->on_device() ? unrollers[i]->meta_gradient() : dphi.data());
       }
       // The mean gradient of the batch's members that stepped, summed in optimizee order:

@@ -2,6 +2,7 @@
 
 #include "host/backend.hpp"
 #include "host/fail.hpp"
+#include "host/meta/sums.hpp"
 #include "host/nvtx.hpp"
 #include "l2o/error.hpp"
 
@@ -150,6 +151,7 @@ Unroller::Unroller(const Weights& phi, std::size_t n, int unroll, Device device,
     : n_(n),
       unroll_(unroll),
       sizes_{n},
+      offsets_{0, n},
       session_(phi, n, unroll, device, std::move(omega)),
       config_(phi.config()) {}
 
@@ -176,16 +178,11 @@ Weights first_group(const Weights& phi, const std::vector<std::size_t>& sizes, D
   return sizes.size() > 1 ? phi.group(0) : phi;
 }
 
-std::size_t total(const std::vector<std::size_t>& sizes) {
-  std::size_t n = 0;
-  for (std::size_t s : sizes) n += s;
-  return n;
-}
 }  // namespace
 
 Unroller::Unroller(const Weights& phi, std::vector<std::size_t> group_sizes, int unroll,
                    Device device, std::vector<float> omega)
-    : n_(total(group_sizes)),
+    : n_(detail::total_size(group_sizes)),
       unroll_(unroll),
       sizes_(std::move(group_sizes)),
       session_(first_group(phi, sizes_, device), sizes_.empty() ? 0 : sizes_[0], unroll, device,
@@ -193,10 +190,16 @@ Unroller::Unroller(const Weights& phi, std::vector<std::size_t> group_sizes, int
       config_(phi.config()) {
   for (std::size_t k = 1; k < sizes_.size(); ++k)
     more_.emplace_back(phi.group(static_cast<int>(k)), sizes_[k], unroll, device, omega);
+  offsets_.assign(1, 0);
+  for (std::size_t s : sizes_) offsets_.push_back(offsets_.back() + s);
   if (sizes_.size() > 1) {
     theta_all_.resize(n_);
     grad_all_.resize(n_);
   }
+}
+
+MetaSession& Unroller::group_session(std::size_t k) {
+  return k == 0 ? session_ : more_[k - 1];
 }
 
 Unroller::~Unroller() = default;
@@ -211,9 +214,8 @@ void Unroller::set_weights(const Weights& phi) {
     if (phi.config().groups != static_cast<int>(sizes_.size()))
       fail("Unroller::set_weights: phi of ", phi.config().groups, " LSTMs, this unroller steps ",
            sizes_.size(), " parameter groups");
-    session_.set_weights(phi.group(0));
-    for (std::size_t k = 1; k < sizes_.size(); ++k)
-      more_[k - 1].set_weights(phi.group(static_cast<int>(k)));
+    for (std::size_t k = 0; k < sizes_.size(); ++k)
+      group_session(k).set_weights(phi.group(static_cast<int>(k)));
     config_ = phi.config();
     return;
   }
@@ -267,12 +269,10 @@ float Unroller::start(Optimizee& f) {
     float loss = 0.0f;
     f.initial_theta(theta_all_.data(), nullptr);
     f.loss_and_grad(theta_all_.data(), grad_all_.data(), &loss, nullptr);
-    std::size_t off = 0;
     for (std::size_t k = 0; k < sizes_.size(); ++k) {
-      MetaSession& s = k == 0 ? session_ : more_[k - 1];
+      MetaSession& s = group_session(k);
       s.t_ = 0;  // (an unroll that threw part-way is abandoned)
-      s.begin(theta_all_.data() + off, grad_all_.data() + off, &loss);
-      off += sizes_[k];
+      s.begin(theta_all_.data() + offsets_[k], grad_all_.data() + offsets_[k], &loss);
     }
     return loss;
   }
@@ -358,31 +358,26 @@ std::vector<float> Unroller::finish_unroll(std::vector<float>* dphi) {
 // gradients constant, so group k's dL/dphi_k is its session's own backward.
 std::vector<float> Unroller::run_groups(Optimizee& f, bool backward, std::vector<float>* dphi) {
   const std::size_t K = sizes_.size();
-  auto session = [&](std::size_t k) -> MetaSession& { return k == 0 ? session_ : more_[k - 1]; };
   for (std::size_t k = 0; k < K; ++k) {  // (an unroll that threw part-way is abandoned)
-    session(k).t_ = 0;
-    session(k).recorded_ = true;
+    group_session(k).t_ = 0;
+    group_session(k).recorded_ = true;
   }
   for (int t = 0; t < unroll_; ++t) {
-    std::size_t off = 0;
     for (std::size_t k = 0; k < K; ++k) {
-      session(k).step();
-      std::memcpy(theta_all_.data() + off, session(k).theta(), sizes_[k] * sizeof(float));
-      off += sizes_[k];
+      MetaSession& s = group_session(k);
+      s.step();
+      std::memcpy(theta_all_.data() + offsets_[k], s.theta(), sizes_[k] * sizeof(float));
     }
     float loss = 0.0f;
     f.loss_and_grad(theta_all_.data(), grad_all_.data(), &loss, nullptr);
-    off = 0;
-    for (std::size_t k = 0; k < K; ++k) {
-      session(k).record(grad_all_.data() + off, &loss);
-      off += sizes_[k];
-    }
+    for (std::size_t k = 0; k < K; ++k)
+      group_session(k).record(grad_all_.data() + offsets_[k], &loss);
   }
   const std::size_t P = layout_of(config_.single()).count();
   if (backward) dphi_all_.resize(K * P);
   std::vector<float> losses, dk;
   for (std::size_t k = 0; k < K; ++k) {
-    std::vector<float> l = session(k).finish(backward ? &dk : nullptr);
+    std::vector<float> l = group_session(k).finish(backward ? &dk : nullptr);
     if (backward) std::copy(dk.begin(), dk.end(), dphi_all_.begin() + k * P);
     if (k == 0) losses = std::move(l);
   }

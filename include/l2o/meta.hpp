@@ -167,11 +167,13 @@ class L2O_API Unroller {
   std::vector<float> finish_unroll(std::vector<float>* dphi);
   void restart_unroll();
   std::vector<float> run_groups(Optimizee& f, bool backward, std::vector<float>* dphi);
+  MetaSession& group_session(std::size_t k);  // group k's session (0: session_)
 
   std::size_t n_;
   int unroll_;
-  std::vector<std::size_t> sizes_;  // the parameter groups' sizes
-  MetaSession session_;             // (of the first group, for an LSTM-sub phi)
+  std::vector<std::size_t> sizes_;    // the parameter groups' sizes
+  std::vector<std::size_t> offsets_;  // where each group starts in theta (and n_ last)
+  MetaSession session_;               // (of the first group, for an LSTM-sub phi)
   // An LSTM-sub phi: the other groups' sessions, and theta, the gradient and dL/dphi of
   // all groups assembled in host memory.
   std::vector<MetaSession> more_;
