@@ -211,12 +211,14 @@ BENCHMARK(BM_ModelStep)
 // One meta-iteration on the quadratic family (d = 10, batch = range(0)): an unroll of
 // 20 steps with the optimizee evaluated after each, the backward and the phi reduction,
 // and the meta-optimizer's Adam step.
-void BM_MetaIteration(benchmark::State& st) {
+void meta_iteration(benchmark::State& st, int batch, int gac) {
   l2o::QuadraticOptions q;
-  q.batch = static_cast<int>(st.range(0));
+  q.batch = batch;
   auto family = l2o::make_quadratic_family(q);
   auto f = family->sample(1, l2o::Device::kCpu);
-  l2o::Weights phi = l2o::Weights::initialise(l2o::OptimizerConfig{}, 1);
+  l2o::OptimizerConfig config;
+  config.gac = gac;
+  l2o::Weights phi = l2o::Weights::initialise(config, 1);
   l2o::Unroller u(phi, f->size(), 20, l2o::Device::kCpu);
   l2o::MetaAdam adam(phi.size(), {});
   std::vector<float> dphi;
@@ -242,7 +244,44 @@ void BM_MetaIteration(benchmark::State& st) {
   st.counters["backward_ms"] = t.backward_ms;
   st.counters["reduction_ms"] = t.reduction_ms;
 }
+void BM_MetaIteration(benchmark::State& st) {
+  meta_iteration(st, static_cast<int>(st.range(0)), 0);
+}
 BENCHMARK(BM_MetaIteration)->Arg(128)->Arg(10000)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// The same on 100,000 coordinates (batch 10,000) with range(0) global averaging units per
+// layer (LSTM+GAC, docs/generalisation.md), against 0: the cost of the averaging between
+// steps and of the step-by-step backward it needs.
+void BM_GacMetaIteration(benchmark::State& st) {
+  meta_iteration(st, 10000, static_cast<int>(st.range(0)));
+}
+BENCHMARK(BM_GacMetaIteration)
+    ->ArgName("gac")
+    ->Arg(0)
+    ->Arg(4)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+// One step of 10^6 coordinates with range(0) global averaging units per layer, against 0.
+void BM_GacStep(benchmark::State& st) {
+  l2o::OptimizerConfig config;
+  config.gac = static_cast<int>(st.range(0));
+  l2o::LstmOptimizer opt(l2o::Weights::initialise(config, 1), l2o::Device::kCpu);
+  const std::size_t n = 1000000;
+  l2o::Rng rng(2);
+  std::vector<float> theta(n), grad(n), state(opt.state_size(n), 0.0f);
+  for (std::size_t i = 0; i < n; ++i) {
+    theta[i] = float(rng.normal());
+    grad[i] = float((rng.uniform() < 0.5 ? -1 : 1) * std::pow(10.0, -8 + 9 * rng.uniform()));
+  }
+  for (auto _ : st) {
+    opt.step(theta.data(), grad.data(), state.data(), n);
+    benchmark::ClobberMemory();
+  }
+  st.SetItemsProcessed(static_cast<int64_t>(st.iterations()) * static_cast<int64_t>(n));
+  st.SetLabel(l2o::cpu_isa());
+}
+BENCHMARK(BM_GacStep)->ArgName("gac")->Arg(0)->Arg(4)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
 

@@ -37,6 +37,9 @@ void OptimizerConfig::validate() const {
     fail("optimizer config: moment_eps = ", moment_eps, ", expected a finite number > 0");
   if (groups < 1 || groups > kMaxGroups)
     fail("optimizer config: groups = ", groups, ", expected 1..", kMaxGroups);
+  if (gac < 0 || gac > hidden)
+    fail("optimizer config: gac = ", gac, ", expected 0..", hidden,
+         " (global averaging units per layer, at most hidden)");
 }
 
 bool OptimizerConfig::operator==(const OptimizerConfig& o) const {
@@ -45,6 +48,7 @@ bool OptimizerConfig::operator==(const OptimizerConfig& o) const {
          (preprocess == Preprocess::kNone || p == o.p) && output_scale == o.output_scale &&
          forget_bias == o.forget_bias && moment_inputs == o.moment_inputs &&
          bounded_output == o.bounded_output && nominal_lr == o.nominal_lr && groups == o.groups &&
+         gac == o.gac &&
          // the moments' constants only matter when there are moments
          (!uses_moments() || (beta1 == o.beta1 && beta2 == o.beta2 && moment_eps == o.moment_eps));
 }
@@ -69,6 +73,8 @@ std::string describe(const OptimizerConfig& c) {
   if (c.nominal_lr != 0.0f) os << ", nominal Adam term lr " << c.nominal_lr;
   if (c.uses_moments())
     os << " (beta1 " << c.beta1 << ", beta2 " << c.beta2 << ", eps " << c.moment_eps << ")";
+  if (c.gac > 0)
+    os << ", " << c.gac << " global averaging unit" << (c.gac > 1 ? "s" : "") << " per layer";
   if (c.groups > 1) os << "; LSTM-sub: " << c.groups << " LSTMs, one per parameter group";
   return os.str();
 }

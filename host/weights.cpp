@@ -96,6 +96,7 @@ Weights extend_weights(const Weights& phi, const OptimizerConfig& to) {
   same.beta2 = from.beta2;
   same.moment_eps = from.moment_eps;
   same.groups = from.groups;
+  same.gac = from.gac;  // which units are global: the weights' layout does not change
   if (to.groups != from.groups && from.groups != 1)
     fail("cannot carry phi of '", describe(from), "' over to '", describe(to),
          "': an LSTM-sub phi keeps its number of groups");

@@ -61,6 +61,11 @@ expect 2 "expected bptt or pes" -- "$l2o" train --problem quadratic --estimator 
 expect 0 "PES (4 particles, sigma 0.02)" -- "$l2o" train --problem quadratic --dims 4 --batch 8 --epochs 2 --eval-every 1 --validation 2 --steps 20 --unroll 5 --unroll-max 20 --phi-decay 0.5 --estimator pes --pes-particles 4 --pes-sigma 0.02 --out "$dir/pes.l2o"
 expect 2 "1 parameter groups (32) for a phi of 2 LSTMs" -- "$l2o" train --problem quadratic --dims 4 --batch 8 --groups 2 --epochs 1 --device cpu --out "$dir/x.l2o"
 expect 2 "groups = '0', expected an integer in \[1, 16\]" -- "$l2o" init --groups 0 --out "$dir/x.l2o"
+# LSTM+GAC: checked, meta-trained on the CPU from the paper's phi, kept in the file, evaluated.
+expect 2 "gac = 21, expected 0..20" -- "$l2o" init --gac 21 --out "$dir/x.l2o"
+expect 0 "trained 2 epochs" -- "$l2o" train --problem quadratic --dims 4 --batch 8 --epochs 2 --eval-every 1 --validation 2 --steps 20 --gac 4 --init "$dir/s.l2o" --device cpu --out "$dir/gac.l2o"
+expect 0 "4 global averaging units per layer" -- "$l2o" info "$dir/gac.l2o"
+expect 0 "LSTM (l2o)" -- "$l2o" eval --problem quadratic --dims 4 --batch 8 --optimizer "$dir/gac.l2o" --steps 5 --runs 1 --baselines none --out-dir "$dir/evgac"
 expect 2 "unknown problem 'cnns'" -- "$l2o" eval --problem cnns --optimizer "$dir/opt.l2o"
 expect 2 "--cnn-channels entry '0'" -- "$l2o" eval --problem cnn --cnn-channels 8,0 --optimizer "$dir/opt.l2o"
 expect 2 "cannot open" -- "$l2o" eval --problem quadratic --optimizer "$dir/missing.l2o"

@@ -127,4 +127,16 @@ inline double step(const Net& net, const OptimizerConfig& cfg, double grad, Coor
   return learned - double(cfg.nominal_lr) * mhat * r;
 }
 
+// LSTM+GAC after a step of every coordinate: each global unit's h (the last cfg.gac units
+// of every layer) becomes its mean over the coordinates.
+inline void average_global_units(const OptimizerConfig& cfg, std::vector<CoordState>& s) {
+  if (cfg.gac == 0 || s.empty()) return;
+  for (int l = 0; l < cfg.layers; ++l)
+    for (int u = cfg.hidden - cfg.gac; u < cfg.hidden; ++u) {
+      double sum = 0.0;
+      for (const CoordState& c : s) sum += c.h[l][u];
+      for (CoordState& c : s) c.h[l][u] = sum / double(s.size());
+    }
+}
+
 }  // namespace l2o::ref

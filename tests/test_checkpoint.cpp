@@ -187,6 +187,49 @@ TEST_F(CheckpointTest, LstmSubUsesVersionThree) {
   }
 }
 
+// LSTM+GAC: format version 4, CONF of 56 bytes ending in groups and gac, with one group
+// or several; a gac of 0 or above hidden, or a group count of 0, is refused.
+TEST_F(CheckpointTest, GlobalUnitsUseVersionFour) {
+  for (int groups : {1, 2}) {
+    OptimizerConfig cfg;
+    cfg.hidden = 8;
+    cfg.gac = 3;
+    cfg.groups = groups;
+    const Weights phi = Weights::initialise(cfg, 4);
+    const std::string p = path("v4_" + std::to_string(groups) + ".l2o");
+    save_weights(p, phi);
+    const Bytes b = read(p);
+    std::uint32_t version, conf_bytes, g, gac;
+    std::memcpy(&version, b.data() + kVersionAt, 4);
+    std::memcpy(&conf_bytes, b.data() + 24 + 8, 4);
+    std::memcpy(&g, b.data() + kConfPayloadAt + 48, 4);
+    std::memcpy(&gac, b.data() + kConfPayloadAt + 52, 4);
+    EXPECT_EQ(version, 4u);
+    EXPECT_EQ(conf_bytes, 56u);
+    EXPECT_EQ(g, std::uint32_t(groups));
+    EXPECT_EQ(gac, 3u);
+    const Weights back = load_weights(p, cfg);
+    EXPECT_EQ(back.config(), cfg);
+    EXPECT_EQ(back.values(), phi.values());
+    OptimizerConfig none = cfg;  // the same weights without global units are another optimizer
+    none.gac = 0;
+    EXPECT_THROW(load_weights(p, none), Error);
+    for (std::uint32_t bad_gac : {0u, 9u}) {
+      Bytes bad = b;
+      std::memcpy(bad.data() + kConfPayloadAt + 52, &bad_gac, 4);
+      fix_crc(bad);
+      EXPECT_NE(refusal(bad).find("CONF gac = " + std::to_string(bad_gac)), std::string::npos)
+          << refusal(bad);
+    }
+    Bytes bad = b;
+    const std::uint32_t zero = 0;
+    std::memcpy(bad.data() + kConfPayloadAt + 48, &zero, 4);
+    fix_crc(bad);
+    EXPECT_NE(refusal(bad).find("CONF groups = 0, expected 1.."), std::string::npos)
+        << refusal(bad);
+  }
+}
+
 TEST_F(CheckpointTest, OverwriteIsAtomicAndFailureLeavesTheOldFile) {
   const std::string p = path("phi.l2o");
   const Weights a = Weights::initialise(OptimizerConfig{}, 1);

@@ -124,6 +124,25 @@ TEST_F(CudaTest, BFloat16StateMatchesCpu) {
   CHECK_CUDA(cudaStreamDestroy(s));
 }
 
+// LSTM+GAC (kernels/gac_kernels.cuh): one tile and many, fp32 and bfloat16 state, every
+// unit global; the averaged rows against the CPU's, tolerances as above.
+TEST_F(CudaTest, GlobalUnitsMatchCpu) {
+  OptimizerConfig c;
+  c.gac = 4;
+  for (std::size_t n : {1u, 255u, 257u, 100007u}) compare_backends(c, n, 3, nullptr);
+  compare_backends<bfloat16>(c, 4099, 3, nullptr);
+  c.hidden = 8;
+  c.gac = 8;
+  compare_backends(c, 1000, 3, nullptr);
+  // Meta-training with global units runs on the CPU only: refused on CUDA, by name.
+  try {
+    Unroller u(Weights::initialise(c, 1), 100, 5, Device::kCuda);
+    ADD_FAILURE() << "a CUDA unroller with global units was made";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("LSTM+GAC"), std::string::npos) << e.what();
+  }
+}
+
 TEST_F(CudaTest, NonFiniteGradientSkipsTheStepWithoutTouchingAnything) {
   const std::size_t n = 5000;
   LstmOptimizer gpu(Weights::initialise(OptimizerConfig{}, 2), Device::kCuda);

@@ -13,6 +13,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -276,6 +277,66 @@ void check_multi_on_gpu(int count) {
 TEST_F(CudaTest, MultiTensorStepEqualsSingleStepsAndCpu) {
   for (int count : {1, 200, 300}) check_multi_on_gpu<float>(count);
   check_multi_on_gpu<bfloat16>(120);
+}
+
+// LSTM+GAC on the GPU: the global units averaged over every tensor of the call, across
+// two tables (300 tensors) and within one, against the CPU's multi-tensor step (same
+// tolerances); a NaN anywhere leaves every tensor, global rows included, untouched.
+template <class S>
+void check_global_units_on_gpu(int count) {
+  SCOPED_TRACE(std::to_string(count) + " tensors with global units" +
+               (std::is_same<S, bfloat16>::value ? ", bf16 state" : ""));
+  OptimizerConfig c;
+  c.gac = 4;
+  const Weights phi = Weights::initialise(c, 42);
+  LstmOptimizer gpu(phi, Device::kCuda), cpu(phi, Device::kCpu);
+  Rng rng(count + 1000);
+  std::vector<std::size_t> sizes = random_sizes(rng, count);
+  sizes.front() = std::max<std::size_t>(sizes.front(), 1);
+  sizes.back() = std::max<std::size_t>(sizes.back(), 1);  // the NaN below goes there
+  Model<S> host(sizes, phi.config().state_dim(), rng);
+  DeviceModel<S> dev(host);
+  for (int step = 0; step < 3; ++step) {
+    auto segs = dev.segments();
+    gpu.step(segs.data(), segs.size());
+    auto hsegs = host.segments();
+    cpu.step(hsegs.data(), hsegs.size());
+  }
+  CHECK_CUDA(cudaDeviceSynchronize());
+  for (std::size_t k = 0; k < sizes.size(); ++k)
+    expect_close(dev.theta[k]->download(), host.theta[k], dev.state[k]->download(), host.state[k],
+                 "tensor " + std::to_string(k));
+  // A NaN in the last tensor: nothing changes anywhere. The states are made random first,
+  // so that the global rows are not uniform and an averaging would show.
+  std::vector<std::vector<S>> before;
+  for (std::size_t k = 0; k < sizes.size(); ++k) {
+    std::vector<S> st(host.state[k].size());
+    for (S& v : st) {
+      const float x = float(rng.normal());
+      if constexpr (std::is_same<S, bfloat16>::value)
+        v.bits = bf16_from_float(x);
+      else
+        v = x;
+    }
+    dev.state[k]->upload(st);
+    before.push_back(st);
+  }
+  std::vector<float> g = host.grad.back();
+  g.back() = std::numeric_limits<float>::quiet_NaN();
+  dev.grad.back()->upload(g);
+  auto segs = dev.segments();
+  gpu.step(segs.data(), segs.size());
+  EXPECT_TRUE(gpu.last_step_skipped());
+  for (std::size_t k = 0; k < sizes.size(); ++k) {
+    const std::vector<S> after = dev.state[k]->download();
+    ASSERT_EQ(0, std::memcmp(after.data(), before[k].data(), after.size() * sizeof(S)))
+        << "tensor " << k;
+  }
+}
+
+TEST_F(CudaTest, MultiTensorGlobalUnitsMatchCpu) {
+  for (int count : {1, 40, 300}) check_global_units_on_gpu<float>(count);
+  check_global_units_on_gpu<bfloat16>(50);
 }
 
 // A NaN in a tensor of the second table (past the first 256 tensors) skips the tensors

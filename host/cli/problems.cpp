@@ -115,6 +115,9 @@ OptionTable optimizer_options() {
       {"groups", "K", text(c.groups),
        "LSTM-sub: K LSTMs, one per parameter group of the optimizee (MLP: hidden layers, "
        "output layer; CNN: convolutions, fully connected; CPU meta-training)"},
+      {"gac", "G", text(c.gac),
+       "LSTM+GAC: the last G units of each layer are global, their h averaged over all "
+       "coordinates after each step (CPU meta-training)"},
   };
 }
 
@@ -132,6 +135,7 @@ OptimizerConfig optimizer_config(const Args& a) {
   c.beta1 = static_cast<float>(a.number("beta1", c.beta1, 0.0, 0.999999));
   c.beta2 = static_cast<float>(a.number("beta2", c.beta2, 0.0, 0.999999));
   c.groups = a.integer<int>("groups", c.groups, 1, kMaxGroups);
+  c.gac = a.integer<int>("gac", c.gac, 0);
   c.validate();
   return c;
 }

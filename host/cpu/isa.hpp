@@ -52,6 +52,14 @@ struct BackwardArgs {
   long long slices;       // fixed slices of the coordinates (see unroll.cpp)
 };
 
+// What a step-by-step backward (KernelTable::backward_stepwise) does between two steps,
+// on one thread, to the carried dL/dstate of every coordinate (the LSTM's 2 layers H rows,
+// row k at carry + k * ld): LSTM+GAC's averaging (host/cpu/global_cells.hpp).
+struct BetweenSteps {
+  void (*apply)(const void* context, float* carry);
+  const void* context;
+};
+
 struct KernelTable {
   const char* name;
   int block;      // coordinates per block: n of a forward must be a multiple of it
@@ -66,6 +74,13 @@ struct KernelTable {
                   std::size_t n, std::size_t ld);
   // The unroll's backward: sums[k * count + e] = slice k's contribution to dL/dphi[e].
   bool (*backward)(const BackwardArgs&, double* sums);
+  // The same, step by step over all the coordinates (every block's step t, then
+  // between.apply on the carry, then step t - 1), for a carry that couples coordinates.
+  // carry (the LSTM's 2 layers H rows of ld floats) and lambda (ld floats) are the
+  // caller's, zeroed. Its sums differ from backward's in rounding only (each step's
+  // dL/dphi is added to the slice's sums separately).
+  bool (*backward_stepwise)(const BackwardArgs&, double* sums, float* carry, float* lambda,
+                            const BetweenSteps& between);
   // The machine's arithmetic peak at this instruction set, for the benchmarks: `iters`
   // rounds of kFmaChains independent multiply-adds on full vectors, registers only, on the
   // calling thread; returns the floating-point operations done (2 per lane per FMA).

@@ -114,6 +114,54 @@ void backward_h(const BackwardArgs& a, double* sums) {
   }
 }
 
+// Lane sums of slice accumulators (slices x count packs) into sums, in double.
+void sum_lanes(const Pack* acc, std::size_t count, long long slices, double* sums) {
+#pragma omp parallel for schedule(static)
+  for (long long k = 0; k < slices; ++k) {
+    const std::size_t base = static_cast<std::size_t>(k) * count;
+    for (std::size_t e = 0; e < count; ++e) {
+      double sum = 0.0;
+      for (int l = 0; l < kLanes; ++l) sum += acc[base + e][l];
+      sums[base + e] = sum;
+    }
+  }
+}
+
+// Step-major: step t of every block (the same fixed slices as backward_h, each slice's
+// blocks in order into its own accumulators), then between.apply on the carry, then step
+// t - 1. Each thread keeps a one-step workspace; the carry and lambda of every coordinate
+// live in the caller's full-width buffers between steps (allocated there: a
+// std::vector<float> made here would be an instantiation compiled for this instruction
+// set that the linker could pick for the whole library, tests/isa_leak_check.sh).
+template <int H>
+void backward_stepwise_h(const BackwardArgs& a, double* sums, float* carry, float* lambda,
+                         const BetweenSteps& between) {
+  const std::size_t count = a.count;
+  const long long blocks = static_cast<long long>(a.ld / kBlock);
+  std::vector<Pack> acc(static_cast<std::size_t>(a.slices) * count, Pack(0.0f));
+#pragma omp parallel
+  {
+    TileBackward<H> work(a.step, 1);
+    for (int t = a.T - 1; t >= 0; --t) {
+#pragma omp for schedule(dynamic, 1)
+      for (long long k = 0; k < a.slices; ++k)
+        for (long long b = blocks * k / a.slices; b < blocks * (k + 1) / a.slices; ++b)
+          work.step(a, t, static_cast<std::size_t>(b) * kBlock, carry, lambda,
+                    acc.data() + static_cast<std::size_t>(k) * count);
+#pragma omp single
+      if (t > 0) between.apply(between.context, carry);
+    }
+  }
+  sum_lanes(acc.data(), count, a.slices, sums);
+}
+
+bool backward_stepwise(const BackwardArgs& a, double* sums, float* carry, float* lambda,
+                       const BetweenSteps& between) {
+  return detail::visit_hidden(a.step.layout.hidden, [&](auto h) {
+    backward_stepwise_h<decltype(h)::value>(a, sums, carry, lambda, between);
+  });
+}
+
 bool backward(const BackwardArgs& a, double* sums) {
   return detail::visit_hidden(a.step.layout.hidden,
                               [&](auto h) { backward_h<decltype(h)::value>(a, sums); });
@@ -153,8 +201,8 @@ L2O_ISA_END
 #define L2O_STR(x) L2O_STR_(x)
 
 const KernelTable& L2O_CAT(kernels_, L2O_ISA)() {
-  static const KernelTable table{L2O_STR(L2O_ISA), kBlock,  kTileRows, step_f32,
-                                 step_bf16,        forward, backward,  fma_loop};
+  static const KernelTable table{L2O_STR(L2O_ISA), kBlock,   kTileRows,         step_f32, step_bf16,
+                                 forward,          backward, backward_stepwise, fma_loop};
   return table;
 }
 

@@ -140,10 +140,38 @@ class TileBackward {
       L2O_UNROLL_CPU
       for (int v = 0; v < V; ++v)
         lambda[v] = lambda[v] + b.omega[t + 1] * Pack::load(g1 + v * kLanes);
-      recompute(b, t, i0);
+      recompute(b, t, t, i0);
       backward_step(t, lambda);
     }
     accumulate(acc);
+  }
+
+  // Step t alone for the block at i0, for a backward that goes step by step over every
+  // block (LSTM+GAC: the carry is averaged over the coordinates between steps). The
+  // carried dL/dstate (the LSTM's rows, at carry + row * ld) and lambda (ld floats) are
+  // read from and written back to full-width buffers; the step's contribution to dL/dphi
+  // is added to acc. The workspace must have been made for T = 1.
+  void step(const BackwardArgs& b, int t, std::size_t i0, float* carry, float* lambda_buf,
+            Pack* acc) {
+    const std::size_t ld = b.ld;
+    const int rows = 2 * L_.layers * H;
+    for (int k = 0; k < rows; ++k) L2O_UNROLL_CPU
+    for (int v = 0; v < V; ++v)
+      carry_[k * V + v] = Pack::load(carry + static_cast<std::size_t>(k) * ld + i0 + v * kLanes);
+    Pack lambda[V];
+    const float* g1 = b.grads + static_cast<std::size_t>(t + 1) * ld + i0;
+    L2O_UNROLL_CPU
+    for (int v = 0; v < V; ++v)
+      lambda[v] =
+          Pack::load(lambda_buf + i0 + v * kLanes) + b.omega[t + 1] * Pack::load(g1 + v * kLanes);
+    recompute(b, t, 0, i0);
+    backward_step(0, lambda);
+    accumulate(acc);
+    for (int k = 0; k < rows; ++k) L2O_UNROLL_CPU
+    for (int v = 0; v < V; ++v)
+      carry_[k * V + v].store(carry + static_cast<std::size_t>(k) * ld + i0 + v * kLanes);
+    L2O_UNROLL_CPU
+    for (int v = 0; v < V; ++v) lambda[v].store(lambda_buf + i0 + v * kLanes);
   }
 
  private:
@@ -153,17 +181,18 @@ class TileBackward {
   }
 
   // Step t's forward for the block from the recorded state, keeping each layer's input
-  // column (u_), activations, cell state before the step and tanh of the one after.
-  void recompute(const BackwardArgs& b, int t, std::size_t i0) {
+  // column (u_), activations, cell state before the step and tanh of the one after, in
+  // the workspace's step `slot`.
+  void recompute(const BackwardArgs& b, int t, int slot, std::size_t i0) {
     const std::size_t ld = b.ld;
     const float* grad = b.grads + static_cast<std::size_t>(t) * ld + i0;
     const float* st = b.states + static_cast<std::size_t>(t) * b.state_dim * ld + i0;
-    inputs_block(grad, a_.pre, L_.num_inputs, u_at(0, t), TV_, st, static_cast<float*>(nullptr), ld,
-                 nullptr);
+    inputs_block(grad, a_.pre, L_.num_inputs, u_at(0, slot), TV_, st, static_cast<float*>(nullptr),
+                 ld, nullptr);
     alignas(64) Pack z[4 * H * V];
     for (int l = 0; l < L_.layers; ++l) {
       const int nin = L_.layer_input(l), K = nin + H;
-      Pack* u = u_at(l, t);
+      Pack* u = u_at(l, slot);
       const float* hs = st + static_cast<std::size_t>(2 * l) * H * ld;
       const float* cs = hs + static_cast<std::size_t>(H) * ld;
       for (int j = 0; j < H; ++j) L2O_UNROLL_CPU
@@ -174,7 +203,7 @@ class TileBackward {
       Pack* tc = tc_.data() + static_cast<std::size_t>(l) * H * V;
       // This layer's h: the next layer's input, or the top layer's output.
       const bool top = l + 1 == L_.layers;
-      Pack* next = top ? htop_.data() + static_cast<std::size_t>(t) * V : u_at(l + 1, t);
+      Pack* next = top ? htop_.data() + static_cast<std::size_t>(slot) * V : u_at(l + 1, slot);
       for (int j = 0; j < H; ++j) {
         L2O_UNROLL_CPU
         for (int v = 0; v < V; ++v) {
@@ -192,14 +221,14 @@ class TileBackward {
     }
   }
 
-  // Step t's backward from the recomputed forward: dz of every layer (kept for the dW
-  // accumulation) and the carried dL/d(state) for step t - 1.
-  void backward_step(int t, const Pack* lambda) {
+  // The backward of the step recomputed in `slot`: dz of every layer (kept there for the dW
+  // accumulation) and the carried dL/d(state) for the step before.
+  void backward_step(int slot, const Pack* lambda) {
     const float* wo = a_.phi + L_.out_w_offset();
-    Pack* dout = dout_.data() + static_cast<std::size_t>(t) * V;
+    Pack* dout = dout_.data() + static_cast<std::size_t>(slot) * V;
     alignas(64) Pack dh_above[H * V];
     alignas(64) Pack du[2 * H * V];
-    const Pack* htop = htop_.data() + static_cast<std::size_t>(t) * V;
+    const Pack* htop = htop_.data() + static_cast<std::size_t>(slot) * V;
     L2O_UNROLL_CPU
     for (int v = 0; v < V; ++v) {
       if (a_.bounded_output) {  // the derivative of the bound needs the output itself
@@ -219,7 +248,7 @@ class TileBackward {
       const Pack* tc = tc_.data() + static_cast<std::size_t>(l) * H * V;
       Pack* carry_h = carry_.data() + static_cast<std::size_t>(2 * l) * H * V;
       Pack* carry_c = carry_h + H * V;
-      Pack* dz = dz_at(l, t);
+      Pack* dz = dz_at(l, slot);
       for (int j = 0; j < H; ++j) {
         L2O_UNROLL_CPU
         for (int v = 0; v < V; ++v) {

@@ -4,6 +4,7 @@
 // whatever the chunking, so results do not depend on the number of threads.
 #include "host/cpu/chunks.hpp"
 #include "host/cpu/cpu.hpp"
+#include "host/cpu/global_cells.hpp"
 #include "host/cpu/isa.hpp"
 
 #include <cstring>
@@ -17,7 +18,10 @@ class CpuStep final : public StepBackend {
  public:
   explicit CpuStep(const Weights& phi) : kernels_(cpu::kernels()) { set_weights(phi); }
 
-  void set_weights(const Weights& phi) override { phi_.set(phi, kernels_); }
+  void set_weights(const Weights& phi) override {
+    phi_.set(phi, kernels_);
+    config_ = phi.config();
+  }
 
   void zero(void* data, std::size_t bytes, Stream) override { std::memset(data, 0, bytes); }
 
@@ -42,10 +46,13 @@ class CpuStep final : public StepBackend {
       else
         f32.push_back({r.theta, r.grad, static_cast<float*>(r.state), r.n});
     }
-    if (format == StateFormat::kBFloat16)
+    if (format == StateFormat::kBFloat16) {
       kernels_.step_bf16(phi_.args(), bf16.data(), chunks.data(), chunks.size());
-    else
+      if (config_.gac > 0) cpu::average_global_units(config_, bf16.data(), bf16.size());
+    } else {
       kernels_.step_f32(phi_.args(), f32.data(), chunks.data(), chunks.size());
+      if (config_.gac > 0) cpu::average_global_units(config_, f32.data(), f32.size());
+    }
   }
 
   bool last_step_skipped() override { return skipped_; }
@@ -53,6 +60,7 @@ class CpuStep final : public StepBackend {
  private:
   const cpu::KernelTable& kernels_;
   cpu::KernelPhi phi_;
+  OptimizerConfig config_;
   bool skipped_ = false;
 };
 

@@ -2,6 +2,7 @@
 // block of coordinates by block, all T steps in reverse, with the phi reduction
 // accumulated per slice of the coordinates (kernels of host/cpu/isa.hpp).
 #include "host/cpu/cpu.hpp"
+#include "host/cpu/global_cells.hpp"
 #include "host/cpu/isa.hpp"
 
 #include "l2o/error.hpp"
@@ -33,7 +34,10 @@ class CpuUnroll final : public UnrollBackend {
   Device device() const override { return Device::kCpu; }
   Stream stream() const override { return nullptr; }
 
-  void set_weights(const Weights& phi) override { phi_.set(phi, kernels_); }
+  void set_weights(const Weights& phi) override {
+    phi_.set(phi, kernels_);
+    config_ = phi.config();
+  }
 
   float* theta() override { return theta_.data(); }
   float* grad_slot(int t) override { return grads_.data() + t * ld_; }
@@ -49,6 +53,8 @@ class CpuUnroll final : public UnrollBackend {
   void forward_step(int t) override {
     kernels_.forward(phi_.args(), theta_.data(), grad_slot(t), state_slot(t), state_slot(t + 1),
                      ld_, ld_);
+    // LSTM+GAC: the state entering step t + 1, as recorded, holds the global units' means.
+    if (config_.gac > 0) cpu::average_global_units(config_, state_slot(t + 1), n_, ld_, false);
   }
 
   void enqueue_backward() override { backward(dphi_); }
@@ -82,7 +88,20 @@ class CpuUnroll final : public UnrollBackend {
     mark_begin(kPhaseBackward);
     const cpu::BackwardArgs a{phi_.args(),    ld_,   sd_,   T_, omega_.data(), grads_.data(),
                               states_.data(), count, slices};
-    kernels_.backward(a, sums.data());
+    if (config_.gac > 0) {
+      // The transpose of the forward's averaging, between the steps of the backward.
+      const cpu::BetweenSteps between{[](const void* self, float* carry) {
+                                        const auto* u = static_cast<const CpuUnroll*>(self);
+                                        cpu::average_global_units(u->config_, carry, u->n_, u->ld_,
+                                                                  true);
+                                      },
+                                      this};
+      const std::size_t rows = static_cast<std::size_t>(2 * config_.layers * config_.hidden);
+      std::vector<float> carry(rows * ld_, 0.0f), lambda(ld_, 0.0f);
+      kernels_.backward_stepwise(a, sums.data(), carry.data(), lambda.data(), between);
+    } else {
+      kernels_.backward(a, sums.data());
+    }
     mark_end(kPhaseBackward);
     mark_begin(kPhaseReduction);
     dphi.assign(count, 0.0f);
@@ -99,6 +118,7 @@ class CpuUnroll final : public UnrollBackend {
   int T_;
   std::vector<float> omega_;
   cpu::KernelPhi phi_;
+  OptimizerConfig config_;
   std::vector<float> theta_, grads_, states_, losses_, dphi_;
 };
 

@@ -7,9 +7,11 @@
 #include "host/cuda/segments.hpp"
 #include "host/dispatch.hpp"
 
+#include "kernels/gac_kernels.cuh"
 #include "kernels/step_kernels.cuh"
 
 #include <algorithm>
+#include <map>
 #include <type_traits>
 
 namespace l2o {
@@ -36,6 +38,8 @@ class CudaStep final : public StepBackend {
     const OptimizerConfig& c = phi.config();
     params_ = {phi_.data(),   phi.layout(),   PreprocessParams::from(c),
                c.forget_bias, c.output_scale, c.bounded_output ? 1 : 0};
+    gac_ = {c.hidden, c.gac, c.layers * c.gac, 0};
+    gac_scratch_.clear();  // sized for the old rows (no step is in flight: synchronised above)
     dispatch_hidden(c.hidden, [&](auto h) {
       constexpr int H = decltype(h)::value;
       const std::size_t smem = smem_bytes();
@@ -99,7 +103,62 @@ class CudaStep final : public StepBackend {
           found = nullptr;  // reported once, by the first table's kernel
         }
       });
+      if (gac_.gac > 0) enqueue_gac(tables, flag, stream);
     });
+  }
+
+  // LSTM+GAC: the global units' h rows averaged over every coordinate of the step
+  // (kernels/gac_kernels.cuh), in the stream's scratch. Called under the stream's lease
+  // (flags_), which also guards scratch_.
+  template <class Tables>
+  void enqueue_gac(const Tables& tables, const int* flag, cudaStream_t stream) {
+    kernels::GacParams g = gac_;
+    for (const auto& t : tables)
+      for (int s = 0; s < t.count; ++s) g.total_n += t.n[s];
+    if (g.total_n == 0) return;
+    DeviceArray<double>& scratch = gac_scratch(flag, stream);
+    double* partials = scratch.data();
+    double* sums = partials + std::size_t(g.rows) * kernels::kGacBlocks;
+    float* means = reinterpret_cast<float*>(sums + g.rows);
+    const int row_threads = std::min(g.rows, kBlockThreads);
+    const int row_blocks = (g.rows + row_threads - 1) / row_threads;
+    for (std::size_t k = 0; k < tables.size(); ++k) {
+      const auto& t = tables[k];
+      const int blocks = static_cast<int>(
+          std::min<std::size_t>(t.first_tile[t.count], std::size_t(kernels::kGacBlocks)));
+      kernels::l2o_gac_partial_kernel<<<dim3(blocks, g.rows), kBlockThreads, 0, stream>>>(
+          t, g, flag, partials);
+      L2O_CUDA_CHECK_LAUNCH();
+      kernels::l2o_gac_sum_kernel<<<row_blocks, row_threads, 0, stream>>>(
+          g, blocks, k == 0, k + 1 == tables.size(), flag, partials, sums, means);
+      L2O_CUDA_CHECK_LAUNCH();
+    }
+    for (const auto& t : tables) {
+      kernels::l2o_gac_broadcast_kernel<<<kernels::grid_for(t.first_tile[t.count], sms_, 4),
+                                          kBlockThreads, 0, stream>>>(t, g, flag, means);
+      L2O_CUDA_CHECK_LAUNCH();
+    }
+  }
+
+  // The stream's GAC scratch (the stream's flag identifies it): rows x (kGacBlocks + 1)
+  // doubles for the partials and sums, then the rows' float means. Allocated on the
+  // stream's first step with global units (not allowed inside a CUDA Graph capture: step
+  // once on the stream before capturing, as for flags); set_weights drops them all.
+  DeviceArray<double>& gac_scratch(const int* flag, cudaStream_t stream) {
+    auto it = gac_scratch_.find(flag);
+    if (it != gac_scratch_.end()) return it->second;
+    cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+    L2O_CUDA_CHECK(cudaStreamIsCapturing(stream, &capture));
+    if (capture != cudaStreamCaptureStatusNone)
+      fail(
+          "a step with global averaging units inside a CUDA Graph capture on a stream this "
+          "optimizer has not stepped on since its weights were set: step once on that stream "
+          "before capturing");
+    const std::size_t doubles =
+        std::size_t(gac_.rows) * (kernels::kGacBlocks + 1) + (std::size_t(gac_.rows) + 1) / 2;
+    DeviceArray<double>& a = gac_scratch_[flag];
+    a.resize(doubles);
+    return a;
   }
 
   int device_ = 0;
@@ -109,6 +168,8 @@ class CudaStep final : public StepBackend {
   // Resident blocks per SM of the step kernel: [fp32 | bfloat16 state][one tensor | a list].
   int per_sm_[2][2] = {{1, 1}, {1, 1}};
   kernels::StepParams params_{};
+  kernels::GacParams gac_{};
+  std::map<const int*, DeviceArray<double>> gac_scratch_;  // per stream (its flag)
 };
 
 }  // namespace

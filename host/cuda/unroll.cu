@@ -106,6 +106,9 @@ class CudaUnroll final : public UnrollBackend {
   Stream stream() const override { return stream_; }
 
   void set_weights(const Weights& phi) override {
+    if (phi.config().gac > 0)
+      fail("Unroller on CUDA: LSTM+GAC (gac = ", phi.config().gac,
+           ") meta-trains on the CPU only (--device cpu); its step runs on either");
     phi_host_ = phi;
     phi_.resize(phi.size());
     dphi_.resize(phi.size());

@@ -28,12 +28,16 @@ constexpr std::size_t kConfBytesV1 = 24;
 constexpr std::size_t kConfBytesV2 = 48;  // + moment_inputs, bounded_output, nominal_lr,
                                           //   beta1, beta2, moment_eps
 constexpr std::size_t kConfBytesV3 = 52;  // + groups (LSTM-sub)
+constexpr std::size_t kConfBytesV4 = 56;  // + gac (LSTM+GAC)
 
 std::uint32_t version_for(const OptimizerConfig& c) {
-  return c.groups > 1 ? 3u : c.has_extensions() ? 2u : 1u;
+  return c.gac > 0 ? 4u : c.groups > 1 ? 3u : c.has_extensions() ? 2u : 1u;
 }
 std::size_t conf_bytes(std::uint32_t version) {
-  return version >= 3 ? kConfBytesV3 : version == 2 ? kConfBytesV2 : kConfBytesV1;
+  return version >= 4   ? kConfBytesV4
+         : version == 3 ? kConfBytesV3
+         : version == 2 ? kConfBytesV2
+                        : kConfBytesV1;
 }
 
 bool host_is_little_endian() {
@@ -111,6 +115,7 @@ std::vector<std::uint8_t> encode_config(const OptimizerConfig& c) {
     w.put<float>(c.moment_eps);
   }
   if (version_for(c) >= 3) w.put<std::uint32_t>(static_cast<std::uint32_t>(c.groups));
+  if (version_for(c) >= 4) w.put<std::uint32_t>(static_cast<std::uint32_t>(c.gac));
   return w.bytes;
 }
 
@@ -322,10 +327,19 @@ Checkpoint load_checkpoint(const std::string& path) {
       }
       if (version >= 3) {
         const auto groups = sr.get<std::uint32_t>("groups");
-        if (groups < 2 || groups > std::uint32_t(kMaxGroups))
-          fail(where, ": CONF groups = ", groups, ", expected 2..", kMaxGroups,
-               " in format version 3 (one group is version 1 or 2)");
+        const std::uint32_t least = version == 3 ? 2 : 1;
+        if (groups < least || groups > std::uint32_t(kMaxGroups))
+          fail(where, ": CONF groups = ", groups, ", expected ", least, "..", kMaxGroups,
+               " in format version ", version,
+               version == 3 ? " (one group is version 1 or 2)" : "");
         config.groups = static_cast<int>(groups);
+      }
+      if (version >= 4) {
+        const auto gac = sr.get<std::uint32_t>("gac");
+        if (gac < 1 || gac > std::uint32_t(config.hidden))
+          fail(where, ": CONF gac = ", gac, ", expected 1..", config.hidden,
+               " (hidden) in format version 4 (no global units is version 1 to 3)");
+        config.gac = static_cast<int>(gac);
       }
       have_conf = true;
     } else if (tag == "PHI ") {

@@ -14,11 +14,13 @@
 
 namespace l2o {
 
-// The newest format version: 3 for an LSTM-sub phi (OptimizerConfig::groups > 1: CONF
-// adds the number of groups), else 2 when the configuration uses an option after the
-// paper (OptimizerConfig::has_extensions: its CONF section is longer); files of the
-// paper's configuration are still written as version 1, which l2o has always read.
-constexpr std::uint32_t kCheckpointVersion = 3;
+// The newest format version: 4 for a phi with global averaging units
+// (OptimizerConfig::gac > 0: CONF adds their number after the groups), else 3 for an
+// LSTM-sub phi (OptimizerConfig::groups > 1: CONF adds the number of groups), else 2 when the
+// configuration uses an option after the paper (OptimizerConfig::has_extensions: its CONF section
+// is longer); files of the paper's configuration are still written as version 1, which l2o has
+// always read.
+constexpr std::uint32_t kCheckpointVersion = 4;
 // The largest checkpoint file this l2o reads or writes (256 MiB; the default phi takes
 // 21 KB, its meta-training state 80 KB more): larger files are refused before reading.
 constexpr std::uint64_t kMaxCheckpointBytes = std::uint64_t(256) << 20;

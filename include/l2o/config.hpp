@@ -42,6 +42,15 @@ struct L2O_API OptimizerConfig {
   // stepped by LSTM k. phi then holds `groups` copies of one LSTM's weights, one after the
   // other (Weights::group). 1: one LSTM for all coordinates, as everywhere else.
   int groups = 1;
+  // LSTM+GAC (the paper's §3.2, global averaging cells): the last `gac` units of every
+  // layer are global. After each step their h, as it enters the next step, is the mean of
+  // that unit's h over all the coordinates the step ran on (every tensor of one
+  // LstmOptimizer step; one optimizee in meta-training, or one parameter group of it with
+  // LSTM-sub), so the coordinates share
+  // information, e.g. the gradient's norm. Within a step the layer above and the output
+  // read each coordinate's own h: the average enters the recurrence one step later, which
+  // keeps the step one pass per coordinate (docs/generalisation.md, LSTM+GAC). 0: none.
+  int gac = 0;
 
   // True when the state carries the running moments (four rows: m, v and the bias
   // corrections 1 - beta1^t, 1 - beta2^t).
@@ -54,6 +63,9 @@ struct L2O_API OptimizerConfig {
   static constexpr int kMomentRows = 4;
   // True when any option after the paper is on (checkpoints then need format version 2).
   bool has_extensions() const { return moment_inputs || bounded_output || nominal_lr != 0.0f; }
+  // State row of global unit j (0 <= j < gac) of layer l: its h, units hidden - gac ..
+  // hidden - 1 of the layer.
+  int gac_row(int l, int j) const { return 2 * l * hidden + hidden - gac + j; }
   // The same LSTM for one group (what each of an LSTM-sub phi's groups runs).
   OptimizerConfig single() const {
     OptimizerConfig c = *this;

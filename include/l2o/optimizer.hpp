@@ -67,15 +67,18 @@ class L2O_API LstmOptimizer {
   // value is widened to fp32 when read, the arithmetic is fp32, and the new state is
   // rounded to the nearest bfloat16 when written. theta stays fp32. Given the same
   // bfloat16-representable state, θ comes out bit for bit as the fp32 step's and the new
-  // state as the fp32 step's rounded to bfloat16.
+  // state as the fp32 step's rounded to bfloat16 (but for the global units' rows of
+  // OptimizerConfig::gac, the mean of the rounded values, rounded).
   void step(float* theta, const float* grad, bfloat16* state, std::size_t n,
             Stream stream = nullptr, int* found_nonfinite = nullptr);
 
   // One step of `count` tensors at once (a model's parameter list), each with its own state
   // of state_size(n) values (n its size): one kernel launch on CUDA (for up to 256
   // tensors; more take one launch per 256), one parallel pass on the CPU. Each tensor
-  // comes out bit for bit as from the single-tensor step. A non-finite gradient in any
-  // tensor skips the step of every tensor. Tensors with n = 0 are allowed.
+  // comes out bit for bit as from the single-tensor step, except with global averaging
+  // units (OptimizerConfig::gac), which are averaged over all the tensors of the call
+  // (one more reduction after the step). A non-finite gradient in any tensor skips the
+  // step of every tensor. Tensors with n = 0 are allowed.
   void step(const Segment<float>* segments, std::size_t count, Stream stream = nullptr,
             int* found_nonfinite = nullptr);
   void step(const Segment<bfloat16>* segments, std::size_t count, Stream stream = nullptr,

@@ -70,7 +70,8 @@ class L2O_API Weights {
 L2O_API WeightLayout layout_of(const OptimizerConfig& config);
 
 // phi carried over to `to`, a configuration that differs from phi's at most in the options
-// after the paper (moment_inputs, bounded_output, nominal_lr and the moments' constants):
+// after the paper (moment_inputs, bounded_output, nominal_lr, the moments' constants and
+// gac, which moves no weight):
 // every weight keeps its value, and the first layer's columns for inputs phi does not
 // have are zero, so the LSTM computes what phi computed until meta-training moves them
 // (a warm start: `l2o train --init PAPER.l2o --moment-inputs`). A phi of one group goes to

@@ -332,6 +332,7 @@ NB_MODULE(_l2o, m) {
       .def_rw("beta2", &OptimizerConfig::beta2)
       .def_rw("moment_eps", &OptimizerConfig::moment_eps)
       .def_rw("groups", &OptimizerConfig::groups)
+      .def_rw("gac", &OptimizerConfig::gac)
       .def_prop_ro("num_inputs", &OptimizerConfig::num_inputs)
       .def_prop_ro("state_dim", &OptimizerConfig::state_dim)
       .def("validate", &OptimizerConfig::validate)

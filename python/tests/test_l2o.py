@@ -61,6 +61,34 @@ def test_options_after_the_paper_reach_the_step_and_survive_a_copy():
     assert (c.moment_inputs, c.bounded_output, c.nominal_lr) == (True, True, pytest.approx(0.01))
 
 
+def test_global_averaging_units_share_one_h_across_every_parameter():
+    """LSTM+GAC (docs/generalisation.md): after a step, the global units' h rows hold one
+    value across all coordinates, of every parameter of the PyTorch optimizer's step too;
+    the configuration survives a copy."""
+    w = phi(4, gac=3)
+    assert w.config.gac == 3 and "3 global averaging units per layer" in repr(w.config)
+    opt = l2o.LstmOptimizer(w, "cpu")
+    n = 37
+    theta, state = np.zeros(n, np.float32), np.zeros(opt.state_size(n), np.float32)
+    g = np.linspace(-1, 1, n).astype(np.float32)
+    opt.step(theta, g, state)
+    rows = state.reshape(-1, n)
+    for layer in range(2):
+        for unit in range(20):
+            row = rows[2 * layer * 20 + unit]
+            assert (np.all(row == row[0]) if unit >= 17 else np.ptp(row) > 0), (layer, unit)
+    m = torch.nn.Linear(3, 2)
+    lo = lt.LearnedOptimizer(m.parameters(), w)
+    m(torch.ones(4, 3)).square().sum().backward()
+    lo.step()
+    lstm = [lo.state[p]["lstm"].reshape(-1, p.numel()) for p in m.parameters()]
+    first = lstm[0][17, 0].item()
+    assert all(torch.all(s[17] == first) for s in lstm)  # one mean over weight and bias
+    assert copy.deepcopy(lo)._phi.config.gac == 3
+    with pytest.raises(Exception, match="gac = 21"):
+        phi(1, gac=21)
+
+
 def test_refusals_name_the_argument():
     opt = l2o.LstmOptimizer(phi(), "cpu")
     n = 10
