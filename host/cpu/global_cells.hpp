@@ -6,9 +6,9 @@
 // throughout, as their gradients are, so summing the real coordinates' carry only is the
 // exact transpose).
 //
-// Sums are in double, coordinate by coordinate in order, on one thread: the result does
-// not depend on the number of threads, and the pass is small next to the step (gac rows
-// per layer against the LSTM's 8 H rows of products per unit).
+// Sums are in double, coordinate by coordinate in order, one row per thread (rows are
+// independent): the result does not depend on the number of threads. Inside the
+// backward's parallel region (an `omp single`) the rows run on the calling thread.
 #pragma once
 
 #include "l2o/bfloat16.hpp"
@@ -35,11 +35,12 @@ inline void assign(bfloat16& to, float v) {
   to.bits = bf16_from_float(v);
 }
 
-// Calls f(row) for every global unit's h row of c's state.
+// Calls f(row) for every global unit's h row of c's state, rows spread over the threads.
 template <class F>
 void for_each_global_row(const OptimizerConfig& c, F f) {
-  for (int l = 0; l < c.layers; ++l)
-    for (int j = 0; j < c.gac; ++j) f(c.gac_row(l, j));
+  const int rows = c.layers * c.gac;
+#pragma omp parallel for schedule(static)
+  for (int r = 0; r < rows; ++r) f(c.gac_row(r / c.gac, r % c.gac));
 }
 
 // Rows at base + row * ld: each global row's mean over its first n entries, written to
