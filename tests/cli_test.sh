@@ -59,7 +59,7 @@ expect 2 "pes-particles 3, expected an even number" -- "$l2o" train --problem qu
 expect 2 "need --estimator pes" -- "$l2o" train --problem quadratic --pes-sigma 0.1 --out "$dir/x.l2o"
 expect 2 "expected bptt or pes" -- "$l2o" train --problem quadratic --estimator es --out "$dir/x.l2o"
 expect 0 "PES (4 particles, sigma 0.02)" -- "$l2o" train --problem quadratic --dims 4 --batch 8 --epochs 2 --eval-every 1 --validation 2 --steps 20 --unroll 5 --unroll-max 20 --phi-decay 0.5 --estimator pes --pes-particles 4 --pes-sigma 0.02 --out "$dir/pes.l2o"
-expect 2 "1 parameter groups (32) for a phi of 2 LSTMs" -- "$l2o" train --problem quadratic --dims 4 --batch 8 --groups 2 --epochs 1 --device cpu --out "$dir/x.l2o"
+expect 2 "1 parameter group (32) for a phi of 2 LSTMs" -- "$l2o" train --problem quadratic --dims 4 --batch 8 --groups 2 --epochs 1 --device cpu --out "$dir/x.l2o"
 expect 2 "groups = '0', expected an integer in \[1, 16\]" -- "$l2o" init --groups 0 --out "$dir/x.l2o"
 # LSTM+GAC: checked, meta-trained on the CPU from the paper's phi, kept in the file, evaluated.
 expect 2 "gac = 21, expected 0..20" -- "$l2o" init --gac 21 --out "$dir/x.l2o"

@@ -165,9 +165,9 @@ std::string list(const std::vector<std::size_t>& v) {
 // The first group's phi of an LSTM-sub unroller, once its groups are checked.
 Weights first_group(const Weights& phi, const std::vector<std::size_t>& sizes, Device device) {
   if (sizes.size() != static_cast<std::size_t>(phi.config().groups))
-    fail("Unroller: ", sizes.size(), " parameter groups (", list(sizes), ") for a phi of ",
-         phi.config().groups, " LSTM", phi.config().groups > 1 ? "s" : "",
-         " (LSTM-sub needs one per group)");
+    fail("Unroller: ", sizes.size(), " parameter group", sizes.size() == 1 ? "" : "s", " (",
+         list(sizes), ") for a phi of ", phi.config().groups, " LSTM",
+         phi.config().groups > 1 ? "s" : "", " (LSTM-sub needs one per group)");
   for (std::size_t k = 0; k < sizes.size(); ++k)
     if (sizes[k] == 0) fail("Unroller: parameter group ", k, " has no coordinates");
   if (sizes.size() > 1 && resolve(device) != Device::kCpu)
