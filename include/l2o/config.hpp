@@ -42,7 +42,7 @@ struct L2O_API OptimizerConfig {
   // stepped by LSTM k. phi then holds `groups` copies of one LSTM's weights, one after the
   // other (Weights::group). 1: one LSTM for all coordinates, as everywhere else.
   int groups = 1;
-  // LSTM+GAC (the paper's §3.2, global averaging cells): the last `gac` units of every
+  // LSTM+GAC (the paper's global averaging cells): the last `gac` units of every
   // layer are global. After each step their h, as it enters the next step, is the mean of
   // that unit's h over all the coordinates the step ran on (every tensor of one
   // LstmOptimizer step; one optimizee in meta-training, or one parameter group of it with
