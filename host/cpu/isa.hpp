@@ -60,6 +60,11 @@ struct BetweenSteps {
   const void* context;
 };
 
+// Blocks whose steps backward_stepwise accumulates into dL/dphi together (one pass over a
+// slice's accumulators per this many blocks): slices of at least this many blocks make
+// the most of it.
+constexpr int kStepwiseSlots = 8;
+
 struct KernelTable {
   const char* name;
   int block;      // coordinates per block: n of a forward must be a multiple of it

@@ -129,7 +129,9 @@ void sum_lanes(const Pack* acc, std::size_t count, long long slices, double* sum
 
 // Step-major: step t of every block (the same fixed slices as backward_h, each slice's
 // blocks in order into its own accumulators), then between.apply on the carry, then step
-// t - 1. Each thread keeps a one-step workspace; the carry and lambda of every coordinate
+// t - 1. Each thread's workspace holds kStepwiseSlots blocks' steps, whose dL/dphi
+// products are accumulated together (one pass over the slice's accumulators per
+// kStepwiseSlots blocks, not per block); the carry and lambda of every coordinate
 // live in the caller's full-width buffers between steps (allocated there: a
 // std::vector<float> made here would be an instantiation compiled for this instruction
 // set that the linker could pick for the whole library, tests/isa_leak_check.sh).
@@ -141,13 +143,21 @@ void backward_stepwise_h(const BackwardArgs& a, double* sums, float* carry, floa
   std::vector<Pack> acc(static_cast<std::size_t>(a.slices) * count, Pack(0.0f));
 #pragma omp parallel
   {
-    TileBackward<H> work(a.step, 1);
+    TileBackward<H> work(a.step, kStepwiseSlots);
     for (int t = a.T - 1; t >= 0; --t) {
 #pragma omp for schedule(dynamic, 1)
-      for (long long k = 0; k < a.slices; ++k)
-        for (long long b = blocks * k / a.slices; b < blocks * (k + 1) / a.slices; ++b)
-          work.step(a, t, static_cast<std::size_t>(b) * kBlock, carry, lambda,
-                    acc.data() + static_cast<std::size_t>(k) * count);
+      for (long long k = 0; k < a.slices; ++k) {
+        Pack* slice_acc = acc.data() + static_cast<std::size_t>(k) * count;
+        int used = 0;
+        for (long long b = blocks * k / a.slices; b < blocks * (k + 1) / a.slices; ++b) {
+          work.step(a, t, static_cast<std::size_t>(b) * kBlock, carry, lambda, used++);
+          if (used == kStepwiseSlots) {
+            work.flush(used, slice_acc);
+            used = 0;
+          }
+        }
+        work.flush(used, slice_acc);
+      }
 #pragma omp single
       if (t > 0) between.apply(between.context, carry);
     }

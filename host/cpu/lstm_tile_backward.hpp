@@ -149,10 +149,11 @@ class TileBackward {
   // Step t alone for the block at i0, for a backward that goes step by step over every
   // block (LSTM+GAC: the carry is averaged over the coordinates between steps). The
   // carried dL/dstate (the LSTM's rows, at carry + row * ld) and lambda (ld floats) are
-  // read from and written back to full-width buffers; the step's contribution to dL/dphi
-  // is added to acc. The workspace must have been made for T = 1.
+  // read from and written back to full-width buffers. The step's products for dL/dphi are
+  // kept in the workspace's step `slot` (< T), so that several blocks' steps are
+  // accumulated together: flush() adds the first `used` slots to acc.
   void step(const BackwardArgs& b, int t, std::size_t i0, float* carry, float* lambda_buf,
-            Pack* acc) {
+            int slot) {
     const std::size_t ld = b.ld;
     const int rows = 2 * L_.layers * H;
     for (int k = 0; k < rows; ++k) L2O_UNROLL_CPU
@@ -164,14 +165,36 @@ class TileBackward {
     for (int v = 0; v < V; ++v)
       lambda[v] =
           Pack::load(lambda_buf + i0 + v * kLanes) + b.omega[t + 1] * Pack::load(g1 + v * kLanes);
-    recompute(b, t, 0, i0);
-    backward_step(0, lambda);
-    accumulate(acc);
+    recompute(b, t, slot, i0);
+    backward_step(slot, lambda);
     for (int k = 0; k < rows; ++k) L2O_UNROLL_CPU
     for (int v = 0; v < V; ++v)
       carry_[k * V + v].store(carry + static_cast<std::size_t>(k) * ld + i0 + v * kLanes);
     L2O_UNROLL_CPU
     for (int v = 0; v < V; ++v) lambda[v].store(lambda_buf + i0 + v * kLanes);
+  }
+
+  // Adds the products of slots 0..used-1 (the steps since the last flush) to acc. Slots
+  // from `used` on contribute nothing: their values (left from an earlier flush) are
+  // zeroed first, so that not even a non-finite one reaches acc.
+  void flush(int used, Pack* acc) {
+    if (used == 0) return;
+    for (int slot = used; slot < T_; ++slot) {
+      for (int l = 0; l < L_.layers; ++l) {
+        Pack* dz = dz_at(l, slot);
+        for (int r = 0; r < 4 * H; ++r) L2O_UNROLL_CPU
+        for (int v = 0; v < V; ++v) dz[r * TV_ + v] = Pack(0.0f);
+        Pack* u = u_at(l, slot);
+        for (int k = 0; k < L_.row_length(l); ++k) L2O_UNROLL_CPU
+        for (int v = 0; v < V; ++v) u[k * TV_ + v] = Pack(0.0f);
+      }
+      for (int j = 0; j < H; ++j) L2O_UNROLL_CPU
+      for (int v = 0; v < V; ++v)
+        htop_[j * TV_ + static_cast<std::size_t>(slot) * V + v] = Pack(0.0f);
+      L2O_UNROLL_CPU
+      for (int v = 0; v < V; ++v) dout_[static_cast<std::size_t>(slot) * V + v] = Pack(0.0f);
+    }
+    accumulate(acc);
   }
 
  private:

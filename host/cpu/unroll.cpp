@@ -81,7 +81,10 @@ class CpuUnroll final : public UnrollBackend {
   void backward(std::vector<float>& dphi) {
     const std::size_t count = phi_.size();
     const long long packs = static_cast<long long>(ld_ / kernels_.block);
-    const long long slices = std::min(kSlices, std::max(1LL, packs));
+    // LSTM+GAC's step-by-step backward accumulates kStepwiseSlots blocks of a slice
+    // together: slices of that many blocks where there are enough of them.
+    const long long per_slice = config_.gac > 0 ? cpu::kStepwiseSlots : 1;
+    const long long slices = std::min(kSlices, std::max(1LL, packs / per_slice));
     std::vector<double> sums(static_cast<std::size_t>(slices) * count, 0.0);
     // The backward and the per-slice phi accumulation, interleaved block by block, count as
     // the backward; the sum over slices as the reduction.
