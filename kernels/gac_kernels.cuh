@@ -37,13 +37,6 @@ __device__ __forceinline__ int gac_state_row(const GacParams& g, int r) {
   return 2 * l * g.hidden + g.hidden - g.gac + j;
 }
 
-__device__ __forceinline__ float value_of(float v) {
-  return v;
-}
-__device__ __forceinline__ float value_of(bfloat16 v) {
-  return float_from_bf16(v.bits);
-}
-
 // The tensor of tile `tile` of table t (first_tile increases strictly: empty tensors are
 // not in tables).
 template <class S, int Cap>
@@ -72,7 +65,7 @@ __global__ void __launch_bounds__(kTile)
   for (std::size_t tile = blockIdx.x; tile < t.first_tile[t.count]; tile += gridDim.x) {
     const int s = tensor_of_tile(t, tile);
     const std::size_t i = (tile - t.first_tile[s]) * kTile + threadIdx.x;
-    if (i < t.n[s]) v += double(value_of(t.state[s][std::size_t(row) * t.n[s] + i]));
+    if (i < t.n[s]) v += double(state_value(t.state[s] + std::size_t(row) * t.n[s] + i));
   }
   using Reduce = cub::BlockReduce<double, kTile>;
   __shared__ typename Reduce::TempStorage temp;
@@ -95,17 +88,6 @@ __global__ void l2o_gac_sum_kernel(GacParams g, int blocks, int first, int last,
   if (last) means[r] = static_cast<float>(s / double(g.total_n));
 }
 
-template <class S>
-__device__ __forceinline__ void store_value(S& to, float v);
-template <>
-__device__ __forceinline__ void store_value<float>(float& to, float v) {
-  to = v;
-}
-template <>
-__device__ __forceinline__ void store_value<bfloat16>(bfloat16& to, float v) {
-  to.bits = bf16_from_float(v);
-}
-
 // Every coordinate of the table gets the means in its global rows.
 template <class S, int Cap>
 __global__ void __launch_bounds__(kTile)
@@ -114,7 +96,7 @@ __global__ void __launch_bounds__(kTile)
   if (*skip) return;
   for_each_coordinate(t, [&](int s, std::size_t i) {
     for (int r = 0; r < g.rows; ++r)
-      store_value<S>(t.state[s][std::size_t(gac_state_row(g, r)) * t.n[s] + i], means[r]);
+      set_state_value(t.state[s] + std::size_t(gac_state_row(g, r)) * t.n[s] + i, means[r]);
   });
 }
 

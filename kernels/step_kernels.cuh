@@ -24,26 +24,13 @@ struct StepParams {
 };
 
 // State accessor for one coordinate: row k of the structure-of-arrays buffer, stored as
-// S = float or bfloat16 (widened on load, rounded on store: coordinate.hpp).
+// S = float or bfloat16 (widened on load, rounded on store: state_value of coordinate.hpp).
 template <class S>
-struct CoordStateIO;
-
-template <>
-struct CoordStateIO<float> {
-  float* base;  // state + i
+struct CoordStateIO {
+  S* base;  // state + i
   std::size_t ld;
-  __device__ __forceinline__ float load(int k) const { return base[k * ld]; }
-  __device__ __forceinline__ void store(int k, float v) const { base[k * ld] = v; }
-};
-
-template <>
-struct CoordStateIO<bfloat16> {
-  bfloat16* base;
-  std::size_t ld;
-  __device__ __forceinline__ float load(int k) const { return float_from_bf16(base[k * ld].bits); }
-  __device__ __forceinline__ void store(int k, float v) const {
-    base[k * ld].bits = bf16_from_float(v);
-  }
+  __device__ __forceinline__ float load(int k) const { return state_value(base + k * ld); }
+  __device__ __forceinline__ void store(int k, float v) const { set_state_value(base + k * ld, v); }
 };
 
 // The tensors of one step, passed by value as a kernel parameter: a single tensor as a

@@ -14,6 +14,7 @@
 // the structure-of-arrays buffer state[k * n + i].
 #pragma once
 
+#include "l2o/bfloat16.hpp"
 #include "l2o/config.hpp"
 #include "l2o/layout.hpp"
 #include "maths/hd.hpp"
@@ -646,6 +647,20 @@ L2O_HD std::uint16_t bf16_from_float(float f) {
 }
 L2O_HD float float_from_bf16(std::uint16_t b) {
   return math::bits_to_float(static_cast<std::uint32_t>(b) << 16);
+}
+
+// One state value as fp32, stored as fp32 or bfloat16 (widened on load, rounded on store).
+L2O_HD float state_value(const float* p) {
+  return *p;
+}
+L2O_HD float state_value(const bfloat16* p) {
+  return float_from_bf16(p->bits);
+}
+L2O_HD void set_state_value(float* p, float v) {
+  *p = v;
+}
+L2O_HD void set_state_value(bfloat16* p, float v) {
+  p->bits = bf16_from_float(v);
 }
 
 L2O_ISA_END

@@ -22,19 +22,6 @@
 namespace l2o {
 namespace cpu {
 
-inline float value_of(float v) {
-  return v;
-}
-inline float value_of(bfloat16 v) {
-  return float_from_bf16(v.bits);
-}
-inline void assign(float& to, float v) {
-  to = v;
-}
-inline void assign(bfloat16& to, float v) {
-  to.bits = bf16_from_float(v);
-}
-
 // Calls f(row) for every global unit's h row of c's state, rows spread over the threads.
 template <class F>
 void for_each_global_row(const OptimizerConfig& c, F f) {
@@ -70,10 +57,10 @@ void average_global_units(const OptimizerConfig& c, const Segment<S>* segments, 
     double sum = 0.0;
     for (std::size_t s = 0; s < count; ++s) {
       const S* r = segments[s].state + static_cast<std::size_t>(row) * segments[s].n;
-      for (std::size_t i = 0; i < segments[s].n; ++i) sum += value_of(r[i]);
+      for (std::size_t i = 0; i < segments[s].n; ++i) sum += state_value(r + i);
     }
     S mean;
-    assign(mean, static_cast<float>(sum / static_cast<double>(total)));
+    set_state_value(&mean, static_cast<float>(sum / static_cast<double>(total)));
     for (std::size_t s = 0; s < count; ++s) {
       S* r = segments[s].state + static_cast<std::size_t>(row) * segments[s].n;
       std::fill(r, r + segments[s].n, mean);

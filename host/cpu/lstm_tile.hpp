@@ -79,19 +79,8 @@ L2O_KERNEL void gate_product(const float* __restrict__ tiles, const float* __res
 }
 
 // One coordinate's state rows as coordinate_inputs reads them: row k at src[k * ld],
-// written (a step) at dst[k * ld]; fp32 or bfloat16 storage.
-inline float state_value(const float* p) {
-  return *p;
-}
-inline float state_value(const bfloat16* p) {
-  return float_from_bf16(p->bits);
-}
-inline void set_state_value(float* p, float v) {
-  *p = v;
-}
-inline void set_state_value(bfloat16* p, float v) {
-  p->bits = bf16_from_float(v);
-}
+// written (a step) at dst[k * ld]; fp32 or bfloat16 storage (state_value of
+// maths/coordinate.hpp).
 template <class S>
 struct LaneStateIO {
   const S* src;
