@@ -19,5 +19,12 @@ inline int grid_for(std::size_t work, int sms, int resident_per_sm) {
   return static_cast<int>(std::max<std::size_t>(1, std::min(work, wave)));
 }
 
+// Blocks for a grid-stride elementwise kernel over n items (the optimizees' kernels):
+// one thread per item up to 4,096 blocks, then each thread loops.
+inline int elementwise_grid(std::size_t n) {
+  const std::size_t blocks = (n + kBlockThreads - 1) / kBlockThreads;
+  return static_cast<int>(std::max<std::size_t>(1, std::min<std::size_t>(blocks, 4096)));
+}
+
 }  // namespace kernels
 }  // namespace l2o

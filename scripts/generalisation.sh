@@ -2,7 +2,7 @@
 # The held-out generalisation suite (docs/generalisation.md): one learned optimizer against
 # Adam and NAG, their learning rates tuned per task, on tasks beyond the paper's training
 # setting — 1 x 20 sigmoid (the training task), ReLU and tanh MLPs, a 2 x 40 ReLU MLP, a
-# two-convolution ReLU CNN (on the CPU whatever DEVICE says: it has no CUDA version) and
+# two-convolution ReLU CNN and
 # Gaussian and uniform quadratics — each at 100 steps and at LONG steps. One `l2o eval` per
 # row (its table, curves and plot in OUT/ROW/), then OUT/README.md: per row the log10 mean
 # final losses with standard errors, how many optimizees the LSTM ends lower on than
@@ -33,7 +33,6 @@ for row in "${suite_rows[@]}"; do
     runs=${RUNS:-50}
     [ "$steps" != 100 ] && runs=${LONG_RUNS:-20}
     device=${DEVICE:-auto}
-    [[ $task == cnn-* ]] && device=cpu
     echo "== $id ($runs held-out optimizees, $(($(date +%s) - start)) s so far)"
     "$l2o" eval "${opts[@]}" --optimizer "$phi" --steps "$steps" --runs "$runs" \
       --validation "${VALIDATION:-5}" --lr-points "${LR_POINTS:-4}" --baselines adam,nag \

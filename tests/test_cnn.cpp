@@ -4,8 +4,10 @@
 // with central finite differences of the reference loss, on small odd-sized images so
 // that every border case of the padding is met.
 #include "l2o/data.hpp"
+#include "l2o/device.hpp"
 #include "l2o/error.hpp"
 #include "l2o/problem.hpp"
+#include "maths/conv_math.hpp"
 #include "maths/mlp_math.hpp"
 #include "maths/random.hpp"
 
@@ -195,12 +197,52 @@ TEST(Cnn, ShapeScoreAndRefusals) {
   o = {};
   o.batch = 0;
   refused(o, "batch = 0");
-  try {
-    family->sample(0, Device::kCuda);
-    ADD_FAILURE() << "a CNN on the GPU was accepted";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("CUDA"), std::string::npos) << e.what();
+  // Without a usable CUDA device, a CNN on the GPU is refused by name (with one,
+  // CudaTest.CnnMatchesCpu compares the two backends).
+  if (!cuda_available()) {
+    try {
+      family->sample(0, Device::kCuda);
+      ADD_FAILURE() << "a CNN on a GPU that is not there was accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("CUDA"), std::string::npos) << e.what();
+    }
   }
+}
+
+// The index maths the CUDA kernels run per entry (maths/conv_math.hpp), checked here on
+// the CPU: im2col_entry reads the zero-padded image at (2 oy - 1 + ky, 2 ox - 1 + kx), and
+// col2im_entry is its adjoint, <col2im(y), x> = <y, im2col(x)> (col2im_entry adds up to
+// four floats: 1e-6 of the sum of the products' magnitudes), on sizes with every border
+// case (odd, even, 1 and 2 pixels).
+TEST(Cnn, ConvolutionIndexMathsAndItsAdjoint) {
+  Rng rng(11);
+  for (int H : {1, 2, 5, 8})
+    for (int W : {1, 3, 6, 7}) {
+      const int C = 2, B = 3, Ho = conv::out_size(H), Wo = conv::out_size(W);
+      ASSERT_EQ(Ho, (H - 1) / 2 + 1);
+      const long long in_size = (long long)C * B * H * W, n = (long long)B * Ho * Wo;
+      const long long col_size = (long long)C * 9 * n;
+      std::vector<float> x(in_size), y(col_size);
+      for (float& v : x) v = float(rng.normal());
+      for (float& v : y) v = float(rng.normal());
+      double lhs = 0, rhs = 0, norm = 0;
+      for (long long e = 0; e < col_size; ++e) {
+        const long long row = e / n, i = e % n;
+        const int c = int(row / 9), ky = int(row % 9) / 3, kx = int(row % 3);
+        const int b = int(i / (Ho * Wo)), oy = int(i % (Ho * Wo)) / Wo, ox = int(i % Wo);
+        const int iy = 2 * oy - 1 + ky, ix = 2 * ox - 1 + kx;
+        const float want = iy < 0 || iy >= H || ix < 0 || ix >= W
+                               ? 0.0f
+                               : x[((long long)c * B + b) * H * W + iy * W + ix];
+        const float got = conv::im2col_entry(x.data(), B, H, W, e);
+        ASSERT_EQ(got, want) << H << "x" << W << " entry " << e;
+        rhs += double(y[e]) * got;
+        norm += std::fabs(double(y[e]) * got);
+      }
+      for (long long e = 0; e < in_size; ++e)
+        lhs += double(conv::col2im_entry(y.data(), B, H, W, e)) * x[e];
+      EXPECT_NEAR(lhs, rhs, 1e-6 * norm + 1e-12) << H << "x" << W;
+    }
 }
 
 }  // namespace

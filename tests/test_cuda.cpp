@@ -467,6 +467,58 @@ TEST_F(CudaTest, MlpMatchesCpu) {
     EXPECT_NEAR(fg->score(theta.data()), fc->score(theta.data()), 2.0 / 250);
   }
 }
+// The CNN optimizee on both backends, as the MLP above: the same minibatches, losses and
+// gradients to fp32 rounding of different summation orders (cuBLAS vs OpenBLAS, the
+// adjoint of im2col gathered on the GPU and scattered on the CPU in the same order): the
+// MLP's tolerances. 7 x 7 images (7 -> 4 -> 2 -> 1: odd sizes, every padding case), one to
+// three convolutions, each activation; a batch of 33 and 250 test images (the score's
+// chunks of 500 hold them all, so the chunking is the same on both).
+TEST_F(CudaTest, CnnMatchesCpu) {
+  struct Case {
+    std::vector<int> channels;
+    MlpOptions::Activation act;
+  };
+  for (const Case& c :
+       {Case{{3, 5}, MlpOptions::Activation::kRelu}, Case{{4}, MlpOptions::Activation::kSigmoid},
+        Case{{2, 3, 4}, MlpOptions::Activation::kTanh}}) {
+    SCOPED_TRACE(std::to_string(c.channels.size()) + " convolutions");
+    CnnOptions o;
+    o.channels = c.channels;
+    o.activation = c.act;
+    o.batch = 33;
+    auto family = make_cnn_family(o, tiny_dataset(500, 1), tiny_dataset(250, 2));
+    auto fc = family->sample(9, Device::kCpu);
+    auto fg = family->sample(9, Device::kCuda);
+    ASSERT_EQ(fg->device(), Device::kCuda);
+    ASSERT_EQ(fg->size(), fc->size());
+    EXPECT_EQ(fg->groups(), fc->groups());
+    const std::size_t n = fc->size();
+    std::vector<float> theta(n), grad(n);
+    fc->initial_theta(theta.data(), nullptr);
+    DeviceBuffer<float> d_theta(n), d_grad(n), d_loss(1);
+    fg->initial_theta(d_theta.ptr, nullptr);
+    CHECK_CUDA(cudaDeviceSynchronize());
+    EXPECT_EQ(d_theta.download(), theta) << "the same seed draws the same initial point";
+    for (int call = 0; call < 3; ++call) {  // three minibatches of the stream
+      float loss = 0;
+      fc->loss_and_grad(theta.data(), grad.data(), &loss, nullptr);
+      fg->loss_and_grad(d_theta.ptr, d_grad.ptr, d_loss.ptr, nullptr);
+      CHECK_CUDA(cudaDeviceSynchronize());
+      EXPECT_NEAR(d_loss.download()[0], loss, 1e-5 * loss);
+      const std::vector<float> g = d_grad.download();
+      float scale = 0;
+      for (float v : grad) scale = std::max(scale, std::fabs(v));
+      ASSERT_GT(scale, 0.0f);
+      for (std::size_t i = 0; i < n; ++i)
+        ASSERT_NEAR(g[i], grad[i], 1e-4 * scale + 1e-3 * std::fabs(grad[i]))
+            << "call " << call << " parameter " << i;
+      for (std::size_t i = 0; i < n; ++i) theta[i] -= 0.5f * grad[i];  // move on, both alike
+      d_theta.upload(theta);
+    }
+    EXPECT_NEAR(fg->score(theta.data()), fc->score(theta.data()), 2.0 / 250);
+  }
+}
+
 #else
 TEST_F(CudaTest, BuiltWithoutCuda) {
   GTEST_SKIP() << "l2o was built without the CUDA backend";

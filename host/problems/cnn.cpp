@@ -3,19 +3,16 @@
 // layers), each followed by the activation, then a fully connected layer to 10 classes
 // and the softmax cross-entropy. Convolutions are im2col and one BLAS product per layer
 // for the whole minibatch; the per-element maths (activations, softmax) are the MLP's
-// (maths/mlp_math.hpp).
-//
-// Activations are kept channel-major across the minibatch, [C][B][H * W], so that a
-// layer's im2col matrix is (Cin * 9) x (B * Ho * Wo) and its output Cout x (B * Ho * Wo) is
-// one product W (Cout x Cin * 9) . col. Parameters, one flat vector: per convolution
-// W (Cout x Cin x 3 x 3, row-major) then b (Cout); then the classifier's W (10 x F,
-// F = C * H * W in (c, y, x) order) and b (10).
+// (maths/mlp_math.hpp), the convolutions' index maths maths/conv_math.hpp; the shape
+// and the parameter layout are in host/problems/cnn.hpp.
 #include "l2o/problem.hpp"
 
 #include "host/fail.hpp"
+#include "host/problems/cnn.hpp"
 #include "host/problems/mlp.hpp"
 #include "l2o/data.hpp"
 #include "l2o/error.hpp"
+#include "maths/conv_math.hpp"
 #include "maths/mlp_math.hpp"
 #include "maths/random.hpp"
 
@@ -29,48 +26,13 @@ namespace l2o {
 namespace detail {
 namespace {
 
-constexpr int kK = 3;  // kernel size; stride 2, padding 1
-
-struct CnnShape {
-  int rows = 28, cols = 28;   // input image
-  std::vector<int> channels;  // per convolution, output channels (input: 1)
-  int act = mlp::kRelu;
-  int batch = 128;
-  int classes = 10;
-
-  int layers() const { return static_cast<int>(channels.size()); }
-  int in_channels(int l) const { return l == 0 ? 1 : channels[l - 1]; }
-  int height(int l) const {  // the input height of layer l (l == layers(): the classifier's)
-    int h = rows;
-    for (int k = 0; k < l; ++k) h = (h + 2 - kK) / 2 + 1;
-    return h;
-  }
-  int width(int l) const {
-    int w = cols;
-    for (int k = 0; k < l; ++k) w = (w + 2 - kK) / 2 + 1;
-    return w;
-  }
-  int patch(int l) const { return in_channels(l) * kK * kK; }
-  std::size_t w_offset(int l) const {  // l == layers(): the classifier
-    std::size_t off = 0;
-    for (int k = 0; k < l; ++k) off += std::size_t(channels[k]) * (patch(k) + 1);
-    return off;
-  }
-  std::size_t b_offset(int l) const {
-    return l < layers() ? w_offset(l) + std::size_t(channels[l]) * patch(l)
-                        : w_offset(l) + std::size_t(classes) * features();
-  }
-  int features() const {
-    const int L = layers();
-    return channels[L - 1] * height(L) * width(L);
-  }
-  std::size_t size() const { return b_offset(layers()) + classes; }
-};
+using conv::kK;
 
 // col[(c * 9 + ky * 3 + kx)][b * Ho * Wo + oy * Wo + ox] = in[c][b][iy][ix], with
-// iy = 2 oy - 1 + ky (0 outside the image); in is [C][B][H * W].
+// iy = conv::source(oy, ky) (0 outside the image); in is [C][B][H * W]. The loops of
+// conv::im2col_entry, which the CUDA kernel runs per entry.
 void im2col(const float* in, int C, int B, int H, int W, float* col) {
-  const int Ho = (H + 2 - kK) / 2 + 1, Wo = (W + 2 - kK) / 2 + 1;
+  const int Ho = conv::out_size(H), Wo = conv::out_size(W);
   const std::size_t n = std::size_t(B) * Ho * Wo;
   for (int c = 0; c < C; ++c)
     for (int ky = 0; ky < kK; ++ky)
@@ -79,9 +41,9 @@ void im2col(const float* in, int C, int B, int H, int W, float* col) {
         for (int b = 0; b < B; ++b) {
           const float* img = in + (std::size_t(c) * B + b) * H * W;
           for (int oy = 0; oy < Ho; ++oy) {
-            const int iy = 2 * oy - 1 + ky;
+            const int iy = conv::source(oy, ky);
             for (int ox = 0; ox < Wo; ++ox) {
-              const int ix = 2 * ox - 1 + kx;
+              const int ix = conv::source(ox, kx);
               *dst++ = iy >= 0 && iy < H && ix >= 0 && ix < W ? img[iy * W + ix] : 0.0f;
             }
           }
@@ -91,7 +53,7 @@ void im2col(const float* in, int C, int B, int H, int W, float* col) {
 
 // The adjoint of im2col: in += the col entries each pixel was copied to.
 void col2im(const float* col, int C, int B, int H, int W, float* in) {
-  const int Ho = (H + 2 - kK) / 2 + 1, Wo = (W + 2 - kK) / 2 + 1;
+  const int Ho = conv::out_size(H), Wo = conv::out_size(W);
   const std::size_t n = std::size_t(B) * Ho * Wo;
   for (int c = 0; c < C; ++c)
     for (int ky = 0; ky < kK; ++ky)
@@ -100,9 +62,9 @@ void col2im(const float* col, int C, int B, int H, int W, float* in) {
         for (int b = 0; b < B; ++b) {
           float* img = in + (std::size_t(c) * B + b) * H * W;
           for (int oy = 0; oy < Ho; ++oy) {
-            const int iy = 2 * oy - 1 + ky;
+            const int iy = conv::source(oy, ky);
             for (int ox = 0; ox < Wo; ++ox, ++src) {
-              const int ix = 2 * ox - 1 + kx;
+              const int ix = conv::source(ox, kx);
               if (iy >= 0 && iy < H && ix >= 0 && ix < W) img[iy * W + ix] += *src;
             }
           }
@@ -123,7 +85,7 @@ class CnnPass {
     acts_[0].assign(x, x + std::size_t(B) * s_.rows * s_.cols);  // [1][B][H W]
     for (int l = 0; l < L; ++l) {
       const int C = s_.in_channels(l), H = s_.height(l), W = s_.width(l), Co = s_.channels[l];
-      const std::size_t n = std::size_t(B) * s_.height(l + 1) * s_.width(l + 1);
+      const std::size_t n = s_.pixels(l, B);
       cols_[l].resize(std::size_t(s_.patch(l)) * n);
       im2col(acts_[l].data(), C, B, H, W, cols_[l].data());
       std::vector<float>& z = acts_[l + 1];
@@ -182,7 +144,7 @@ class CnnPass {
       const std::vector<float>& a = acts_[l + 1];
       for (std::size_t e = 0; e < dz.size(); ++e) dz[e] *= mlp::activate_grad(s_.act, a[e], a[e]);
       const int Co = s_.channels[l], Pl = s_.patch(l);
-      const std::size_t n = std::size_t(B) * s_.height(l + 1) * s_.width(l + 1);
+      const std::size_t n = s_.pixels(l, B);
       // dW = dZ col^T (Co x Pl), db = row sums of dZ.
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Co, Pl, static_cast<int>(n), 1.0f,
                   dz.data(), static_cast<int>(n), cols_[l].data(), static_cast<int>(n), 0.0f,
@@ -224,11 +186,7 @@ class CpuCnn final : public Optimizee {
         pass_(s_) {}
 
   std::size_t size() const override { return s_.size(); }
-  // The convolutions, then the fully connected layer.
-  std::vector<std::size_t> groups() const override {
-    const std::size_t conv = s_.w_offset(s_.layers());
-    return {conv, s_.size() - conv};
-  }
+  std::vector<std::size_t> groups() const override { return s_.groups(); }
   Device device() const override { return Device::kCpu; }
   void initial_theta(float* theta, Stream) override {
     std::memcpy(theta, theta0_.data(), theta0_.size() * sizeof(float));
@@ -295,10 +253,6 @@ class CnnFamily final : public ProblemFamily {
   // Weights N(0, 1 / fan_in) (fan_in: 9 Cin for a convolution, F for the classifier),
   // biases 0: without the fan-in scaling the signal would fade through the layers.
   std::unique_ptr<Optimizee> sample(std::uint64_t seed, Device device) const override {
-    if (resolve(device) == Device::kCuda)
-      fail(
-          "cnn: the convolutional optimizee has no CUDA implementation (CPU only); use --device "
-          "cpu");
     std::vector<float> theta0(shape_.size(), 0.0f);
     Rng rng(seed);
     const int L = shape_.layers();
@@ -308,7 +262,12 @@ class CnnFamily final : public ProblemFamily {
       for (std::size_t e = shape_.w_offset(l); e < shape_.b_offset(l); ++e)
         theta0[e] = static_cast<float>(sd * rng.normal());
     }
-    const std::uint64_t stream = rng.next();
+    const std::uint64_t stream = rng.next();  // the minibatch stream's seed
+    if (resolve(device) == Device::kCuda) {
+#if L2O_WITH_CUDA
+      return make_cuda_cnn(shape_, train_, test_, std::move(theta0), stream);
+#endif
+    }
     return std::make_unique<CpuCnn>(shape_, train_, test_, std::move(theta0), stream);
   }
 

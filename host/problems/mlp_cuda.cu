@@ -2,30 +2,18 @@
 // transposes), the kernels of mlp_kernels.cuh, the loss reduced with CUB. Datasets are
 // uploaded once and shared by every optimizee of a family.
 #include "host/cuda/check.hpp"
+#include "host/problems/cuda_optimizee.cuh"
 #include "host/problems/mlp.hpp"
 
 #include "kernels/launch.cuh"
 #include "kernels/mlp_kernels.cuh"
-
-#include <cub/device/device_reduce.cuh>
-#include <cuda/std/functional>
 
 #include <map>
 #include <mutex>
 
 namespace l2o {
 namespace detail {
-namespace {
 
-constexpr int kThreads = kernels::kBlockThreads;  // kernels/launch.cuh
-
-struct DeviceDataset {
-  DeviceArray<float> images;
-  DeviceArray<std::uint8_t> labels;
-  std::uint32_t count = 0;
-};
-
-// One device copy per host dataset, alive while some optimizee uses it.
 std::shared_ptr<DeviceDataset> device_copy(const Dataset& d) {
   static std::mutex mutex;
   static std::map<const Dataset*, std::weak_ptr<DeviceDataset>> cache;
@@ -42,19 +30,14 @@ std::shared_ptr<DeviceDataset> device_copy(const Dataset& d) {
   return p;
 }
 
-int blocks_for(std::size_t n) {
-  return static_cast<int>(std::min<std::size_t>((n + kThreads - 1) / kThreads, 4096));
-}
+namespace {
 
-struct Scale {
-  float s;
-  __host__ __device__ float operator()(float v) const { return s * v; }
-};
+constexpr int kThreads = kernels::kBlockThreads;  // kernels/launch.cuh
 
 class CudaMlp final : public Optimizee {
  public:
   CudaMlp(const MlpShape& shape, const MlpData& data, std::vector<float> theta0, std::uint64_t seed)
-      : s_(shape), data_(data), seed_(seed) {
+      : s_(shape), data_(data), seed_(seed), mean_(shape.batch) {
     train_ = device_copy(*data.train);
     theta0_.resize(theta0.size());
     theta0_.upload(theta0.data(), theta0.size(), nullptr);
@@ -72,10 +55,6 @@ class CudaMlp final : public Optimizee {
       acts_[k].resize(std::size_t(std::max(B, kScoreRows)) * s_.dims[k]);
     delta_[0].resize(std::size_t(B) * widest);
     delta_[1].resize(std::size_t(B) * widest);
-    L2O_CUDA_CHECK(cub::DeviceReduce::TransformReduce(
-        nullptr, temp_bytes_, loss_rows_.data(), static_cast<float*>(nullptr), B,
-        cuda::std::plus<float>{}, Scale{1.0f}, 0.0f, nullptr));
-    temp_.resize(std::max<std::size_t>(temp_bytes_, 1));
     L2O_CUDA_CHECK(cudaStreamSynchronize(nullptr));  // host vectors die with this scope
   }
 
@@ -98,12 +77,10 @@ class CudaMlp final : public Optimizee {
     L2O_CUDA_CHECK_LAUNCH();
     ++calls_;
     forward(theta, x_.data(), B, stream);
-    kernels::l2o_mlp_softmax_xent_kernel<<<blocks_for(B), kThreads, 0, stream>>>(
+    kernels::l2o_mlp_softmax_xent_kernel<<<kernels::elementwise_grid(B), kThreads, 0, stream>>>(
         acts_[L].data(), labels_.data(), B, C, 1.0f / B, delta_[0].data(), loss_rows_.data());
     L2O_CUDA_CHECK_LAUNCH();
-    L2O_CUDA_CHECK(cub::DeviceReduce::TransformReduce(temp_.data(), temp_bytes_, loss_rows_.data(),
-                                                      loss, B, cuda::std::plus<float>{},
-                                                      Scale{1.0f / B}, 0.0f, stream));
+    mean_(loss_rows_.data(), loss, stream);
     const float one = 1.0f, zero = 0.0f;
     int cur = 0;
     for (int k = L - 1; k >= 0; --k) {
@@ -122,7 +99,7 @@ class CudaMlp final : public Optimizee {
       L2O_CUBLAS_CHECK(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, in, B, out, &one,
                                    theta + s_.w_offset(k), in, delta, out, &zero, next, in));
       const std::size_t n = std::size_t(B) * in;
-      kernels::l2o_mlp_act_backward_kernel<<<blocks_for(n), kThreads, 0, stream>>>(
+      kernels::l2o_mlp_act_backward_kernel<<<kernels::elementwise_grid(n), kThreads, 0, stream>>>(
           next, acts_[k].data(), n, s_.act);
       L2O_CUDA_CHECK_LAUNCH();
       cur = 1 - cur;
@@ -168,7 +145,7 @@ class CudaMlp final : public Optimizee {
                                    theta + s_.w_offset(k), in, a, in, &zero, acts_[k + 1].data(),
                                    out));
       const std::size_t n = std::size_t(rows) * out;
-      kernels::l2o_mlp_bias_act_kernel<<<blocks_for(n), kThreads, 0, stream>>>(
+      kernels::l2o_mlp_bias_act_kernel<<<kernels::elementwise_grid(n), kThreads, 0, stream>>>(
           acts_[k + 1].data(), theta + s_.b_offset(k), rows, out, s_.act, k + 1 < L);
       L2O_CUDA_CHECK_LAUNCH();
     }
@@ -182,8 +159,7 @@ class CudaMlp final : public Optimizee {
   DeviceArray<float> theta0_, x_, loss_rows_, ones_, delta_[2];
   DeviceArray<int> labels_;
   std::vector<DeviceArray<float>> acts_;
-  DeviceArray<unsigned char> temp_;
-  std::size_t temp_bytes_ = 0;
+  DeviceMean mean_;
 };
 
 }  // namespace

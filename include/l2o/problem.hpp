@@ -96,8 +96,9 @@ L2O_API std::unique_ptr<ProblemFamily> make_mlp_family(const MlpOptions& options
 // minibatch drawn with replacement (the MLP's stream). Initial weights N(0, 1 / fan_in),
 // biases 0, redrawn per optimizee. Parameters, one flat vector: per convolution its
 // Cout x Cin x 3 x 3 kernel (row-major) and Cout biases, then the classifier's 10 x F
-// matrix (features in channel, row, column order) and 10 biases. CPU only: sample() on
-// a GPU is refused. score() is the test accuracy.
+// matrix (features in channel, row, column order) and 10 biases. On either backend
+// (im2col and a BLAS product per convolution; cuBLAS on the GPU), the same seed drawing
+// the same optimizee and minibatches. score() is the test accuracy.
 struct L2O_API CnnOptions {
   std::vector<int> channels = {8, 16};  // output channels of each convolution (1..3 of them)
   MlpOptions::Activation activation = MlpOptions::Activation::kRelu;
