@@ -16,6 +16,7 @@
 #pragma once
 
 #include "kernels/step_kernels.cuh"
+#include "l2o/config.hpp"
 
 #include <cub/block/block_reduce.cuh>
 
@@ -26,15 +27,14 @@ namespace kernels {
 
 constexpr int kGacBlocks = 64;  // blocks per global row of one table's partial sums
 
-// Which rows are global: unit j < gac of layer l is state row 2 l hidden + hidden - gac + j
-// (OptimizerConfig::gac_row); global row r = l gac + j.
+// Which rows are global: global row r = l gac + j is unit j < gac of layer l, whose state
+// row is OptimizerConfig::gac_row (l2o/config.hpp, the CPU's formula).
 struct GacParams {
   int hidden, gac, rows;  // rows = layers * gac
   std::size_t total_n;    // coordinates of all the step's tables together
 };
 __device__ __forceinline__ int gac_state_row(const GacParams& g, int r) {
-  const int l = r / g.gac, j = r % g.gac;
-  return 2 * l * g.hidden + g.hidden - g.gac + j;
+  return OptimizerConfig::gac_row(g.hidden, g.gac, r / g.gac, r % g.gac);
 }
 
 // The tensor of tile `tile` of table t (first_tile increases strictly: empty tensors are

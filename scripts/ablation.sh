@@ -48,7 +48,7 @@ for arg in "$@"; do
         >"$out/$name/$id.log" 2>&1; then
         # An LSTM-sub phi does not apply to an optimizee of one parameter group (the
         # quadratics): the row is n/a. Anything else stops the run.
-        grep -q "parameter groups, phi" "$out/$name/$id.log" || {
+        grep -Eq "parameter groups?, phi" "$out/$name/$id.log" || {
           tail -5 "$out/$name/$id.log"
           exit 1
         }
@@ -85,7 +85,7 @@ def lstm_of(log):  # the LSTM's row of an eval table; None where the phi does no
         if line.startswith("| LSTM (l2o) |"):
             c = [x.strip() for x in line.strip().strip("|").split("|")]
             return float(c[2])  # log10 mean final loss
-    if "parameter groups, phi" in text:
+    if re.search(r"parameter groups?, phi", text):
         return None  # an LSTM-sub phi on an optimizee of one group
     raise SystemExit(f"ablation.sh: no LSTM row in {log}")
 

@@ -431,10 +431,40 @@ TEST_F(CudaTest, QuadraticMatchesCpu) {
   for (std::size_t i = 0; i < n; ++i)
     ASSERT_NEAR(g[i], grad[i], 1e-5 + 1e-4 * std::fabs(grad[i])) << i;
 }
-// The MLP optimizee on both backends: the same seed draws the same minibatches (a
-// counter-based hash), so losses and gradients agree to fp32 rounding of different
-// summation orders (cuBLAS vs OpenBLAS): 1e-5 relative on the loss, 1e-4 of the largest
-// gradient component plus 1e-3 relative per component.
+
+// A CPU optimizee fc and a CUDA one fg of the same family and seed, from theta: three
+// minibatches of their stream (the same seed draws the same ones: a counter-based hash),
+// theta moved by a gradient step after each, both alike. Losses and gradients agree to
+// fp32 rounding of different summation orders (cuBLAS vs OpenBLAS): 1e-5 relative on the
+// loss, 1e-4 of the largest gradient component plus 1e-3 relative per component. The test
+// accuracies agree to two of 250 examples: a near-tie in the logits may round the other way.
+void expect_backends_agree(Optimizee& fc, Optimizee& fg, std::vector<float> theta) {
+  const std::size_t n = fc.size();
+  ASSERT_EQ(fg.size(), n);
+  ASSERT_EQ(theta.size(), n);
+  std::vector<float> grad(n);
+  DeviceBuffer<float> d_theta(n), d_grad(n), d_loss(1);
+  d_theta.upload(theta);
+  for (int call = 0; call < 3; ++call) {
+    float loss = 0;
+    fc.loss_and_grad(theta.data(), grad.data(), &loss, nullptr);
+    fg.loss_and_grad(d_theta.ptr, d_grad.ptr, d_loss.ptr, nullptr);
+    CHECK_CUDA(cudaDeviceSynchronize());
+    EXPECT_NEAR(d_loss.download()[0], loss, 1e-5 * loss);
+    const std::vector<float> g = d_grad.download();
+    float scale = 0;
+    for (float v : grad) scale = std::max(scale, std::fabs(v));
+    ASSERT_GT(scale, 0.0f);
+    for (std::size_t i = 0; i < n; ++i)
+      ASSERT_NEAR(g[i], grad[i], 1e-4 * scale + 1e-3 * std::fabs(grad[i]))
+          << "call " << call << " parameter " << i;
+    for (std::size_t i = 0; i < n; ++i) theta[i] -= 0.5f * grad[i];
+    d_theta.upload(theta);
+  }
+  EXPECT_NEAR(fg.score(theta.data()), fc.score(theta.data()), 2.0 / 250);
+}
+
+// The MLP optimizee on both backends (expect_backends_agree).
 TEST_F(CudaTest, MlpMatchesCpu) {
   for (auto act : {MlpOptions::Activation::kSigmoid, MlpOptions::Activation::kRelu}) {
     MlpOptions o;
@@ -445,34 +475,16 @@ TEST_F(CudaTest, MlpMatchesCpu) {
     auto family = make_mlp_family(o, tiny_dataset(500, 1), tiny_dataset(250, 2));
     auto fc = family->sample(9, Device::kCpu);
     auto fg = family->sample(9, Device::kCuda);
-    const std::size_t n = fc->size();
-    std::vector<float> theta(n), grad(n);
+    std::vector<float> theta(fc->size());
     fc->initial_theta(theta.data(), nullptr);
-    DeviceBuffer<float> d_theta(n), d_grad(n), d_loss(1);
-    d_theta.upload(theta);
-    for (int call = 0; call < 3; ++call) {  // three minibatches of the stream
-      float loss = 0;
-      fc->loss_and_grad(theta.data(), grad.data(), &loss, nullptr);
-      fg->loss_and_grad(d_theta.ptr, d_grad.ptr, d_loss.ptr, nullptr);
-      CHECK_CUDA(cudaDeviceSynchronize());
-      EXPECT_NEAR(d_loss.download()[0], loss, 1e-5 * loss);
-      const std::vector<float> g = d_grad.download();
-      float scale = 0;
-      for (float v : grad) scale = std::max(scale, std::fabs(v));
-      for (std::size_t i = 0; i < n; ++i)
-        ASSERT_NEAR(g[i], grad[i], 1e-4 * scale + 1e-3 * std::fabs(grad[i]))
-            << "call " << call << " parameter " << i;
-    }
-    // A near-tie in the logits may round the other way: allow two of 250 test examples.
-    EXPECT_NEAR(fg->score(theta.data()), fc->score(theta.data()), 2.0 / 250);
+    expect_backends_agree(*fc, *fg, theta);
   }
 }
-// The CNN optimizee on both backends, as the MLP above: the same minibatches, losses and
-// gradients to fp32 rounding of different summation orders (cuBLAS vs OpenBLAS, the
-// adjoint of im2col gathered on the GPU and scattered on the CPU in the same order): the
-// MLP's tolerances. 7 x 7 images (7 -> 4 -> 2 -> 1: odd sizes, every padding case), one to
-// three convolutions, each activation; a batch of 33 and 250 test images (the score's
-// chunks of 500 hold them all, so the chunking is the same on both).
+
+// The CNN optimizee on both backends (expect_backends_agree; on the GPU the adjoint of
+// im2col is gathered, on the CPU scattered, in the same order). 7 x 7 images (7 -> 4 -> 2 -> 1: odd
+// sizes, every padding case), one to three convolutions, each activation; a batch of 33 and 250
+// test images (the score's chunks of 500 hold them all, so the chunking is the same on both).
 TEST_F(CudaTest, CnnMatchesCpu) {
   struct Case {
     std::vector<int> channels;
@@ -493,29 +505,13 @@ TEST_F(CudaTest, CnnMatchesCpu) {
     ASSERT_EQ(fg->size(), fc->size());
     EXPECT_EQ(fg->groups(), fc->groups());
     const std::size_t n = fc->size();
-    std::vector<float> theta(n), grad(n);
+    std::vector<float> theta(n);
     fc->initial_theta(theta.data(), nullptr);
-    DeviceBuffer<float> d_theta(n), d_grad(n), d_loss(1);
+    DeviceBuffer<float> d_theta(n);
     fg->initial_theta(d_theta.ptr, nullptr);
     CHECK_CUDA(cudaDeviceSynchronize());
     EXPECT_EQ(d_theta.download(), theta) << "the same seed draws the same initial point";
-    for (int call = 0; call < 3; ++call) {  // three minibatches of the stream
-      float loss = 0;
-      fc->loss_and_grad(theta.data(), grad.data(), &loss, nullptr);
-      fg->loss_and_grad(d_theta.ptr, d_grad.ptr, d_loss.ptr, nullptr);
-      CHECK_CUDA(cudaDeviceSynchronize());
-      EXPECT_NEAR(d_loss.download()[0], loss, 1e-5 * loss);
-      const std::vector<float> g = d_grad.download();
-      float scale = 0;
-      for (float v : grad) scale = std::max(scale, std::fabs(v));
-      ASSERT_GT(scale, 0.0f);
-      for (std::size_t i = 0; i < n; ++i)
-        ASSERT_NEAR(g[i], grad[i], 1e-4 * scale + 1e-3 * std::fabs(grad[i]))
-            << "call " << call << " parameter " << i;
-      for (std::size_t i = 0; i < n; ++i) theta[i] -= 0.5f * grad[i];  // move on, both alike
-      d_theta.upload(theta);
-    }
-    EXPECT_NEAR(fg->score(theta.data()), fc->score(theta.data()), 2.0 / 250);
+    expect_backends_agree(*fc, *fg, theta);
   }
 }
 

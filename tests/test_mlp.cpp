@@ -295,6 +295,14 @@ TEST(Mlp, LstmSubStepsEachGroupWithItsOwnLstm) {
     EXPECT_NE(std::string(e.what()).find("2 parameter groups, phi 3 LSTMs"), std::string::npos)
         << e.what();
   }
+  try {  // a quadratic is one group
+    run_learned(Weights(three), *make_quadratic_family(QuadraticOptions{}), {seed}, 2,
+                Device::kCpu);
+    ADD_FAILURE() << "a phi of 3 groups ran on a quadratic";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("has 1 parameter group, phi 3 LSTMs"), std::string::npos)
+        << e.what();
+  }
 }
 
 // Meta-training an LSTM-sub phi on the MLP from a phi of one LSTM (--init): the groups

@@ -117,7 +117,7 @@ RunResult run_learned(const Weights& phi, const ProblemFamily& family,
   std::vector<LstmOptimizer> opts;
   for (int k = 0; k < K; ++k) opts.emplace_back(K > 1 ? phi.group(k) : phi, device);
   const std::size_t dim = phi.config().state_dim();
-  std::vector<std::size_t> sizes;
+  std::vector<std::size_t> sizes, offsets;  // of the optimizee's groups (detail::group_offsets)
   auto go = [&](auto like) {
     using S = decltype(like);
     return run<S>(
@@ -125,20 +125,20 @@ RunResult run_learned(const Weights& phi, const ProblemFamily& family,
         [&](const Optimizee& f, S* s, std::size_t n) {
           sizes = K > 1 ? f.groups() : std::vector<std::size_t>{n};
           if (sizes.size() != static_cast<std::size_t>(K))
-            fail("run_learned: the optimizee has ", sizes.size(), " parameter groups, phi ", K,
-                 " LSTMs (LSTM-sub: one per group)");
-          const std::size_t total = detail::total_size(sizes);
-          if (total != n)
-            fail("run_learned: the optimizee's parameter groups hold ", total,
+            fail("run_learned: the optimizee has ", sizes.size(), " parameter group",
+                 sizes.size() == 1 ? "" : "s", ", phi ", K, " LSTMs (LSTM-sub: one per group)");
+          offsets = detail::group_offsets(sizes);
+          if (offsets.back() != n)
+            fail("run_learned: the optimizee's parameter groups hold ", offsets.back(),
                  " coordinates, it has ", n);
-          for (std::size_t k = 0, off = 0; k < sizes.size(); off += sizes[k++])
-            opts[k].reset_state(s + dim * off, sizes[k]);
+          for (std::size_t k = 0; k < sizes.size(); ++k)
+            opts[k].reset_state(s + dim * offsets[k], sizes[k]);
         },
         // (a non-finite gradient skips the step of its group alone: each LstmOptimizer
         // checks its own slice)
         [&](float* th, const float* g, S* s, std::size_t) {
-          for (std::size_t k = 0, off = 0; k < sizes.size(); off += sizes[k++])
-            opts[k].step(th + off, g + off, s + dim * off, sizes[k]);
+          for (std::size_t k = 0; k < sizes.size(); ++k)
+            opts[k].step(th + offsets[k], g + offsets[k], s + dim * offsets[k], sizes[k]);
         });
   };
   return format == StateFormat::kBFloat16 ? go(bfloat16{}) : go(0.0f);

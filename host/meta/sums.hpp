@@ -16,11 +16,12 @@ inline double unroll_loss(const std::vector<float>& losses, const std::vector<fl
   return L;
 }
 
-// The coordinates of an optimizee's parameter groups together.
-inline std::size_t total_size(const std::vector<std::size_t>& sizes) {
-  std::size_t n = 0;
-  for (std::size_t s : sizes) n += s;
-  return n;
+// Where each of an optimizee's parameter groups (of these sizes) starts among its
+// coordinates, in group order, and last the coordinates of all of them.
+inline std::vector<std::size_t> group_offsets(const std::vector<std::size_t>& sizes) {
+  std::vector<std::size_t> offsets{0};
+  for (std::size_t s : sizes) offsets.push_back(offsets.back() + s);
+  return offsets;
 }
 
 }  // namespace detail

@@ -148,8 +148,7 @@ std::vector<float> MetaSession::finish(std::vector<float>* dphi) {
 
 Unroller::Unroller(const Weights& phi, std::size_t n, int unroll, Device device,
                    std::vector<float> omega)
-    : n_(n),
-      unroll_(unroll),
+    : unroll_(unroll),
       sizes_{n},
       offsets_{0, n},
       session_(phi, n, unroll, device, std::move(omega)),
@@ -182,19 +181,17 @@ Weights first_group(const Weights& phi, const std::vector<std::size_t>& sizes, D
 
 Unroller::Unroller(const Weights& phi, std::vector<std::size_t> group_sizes, int unroll,
                    Device device, std::vector<float> omega)
-    : n_(detail::total_size(group_sizes)),
-      unroll_(unroll),
+    : unroll_(unroll),
       sizes_(std::move(group_sizes)),
+      offsets_(detail::group_offsets(sizes_)),
       session_(first_group(phi, sizes_, device), sizes_.empty() ? 0 : sizes_[0], unroll, device,
                omega),
       config_(phi.config()) {
   for (std::size_t k = 1; k < sizes_.size(); ++k)
     more_.emplace_back(phi.group(static_cast<int>(k)), sizes_[k], unroll, device, omega);
-  offsets_.assign(1, 0);
-  for (std::size_t s : sizes_) offsets_.push_back(offsets_.back() + s);
   if (sizes_.size() > 1) {
-    theta_all_.resize(n_);
-    grad_all_.resize(n_);
+    theta_all_.resize(size());
+    grad_all_.resize(size());
   }
 }
 
@@ -260,7 +257,7 @@ void enqueue_unroll(MetaSession& s, detail::UnrollBackend& b, Optimizee& f, bool
 
 float Unroller::start(Optimizee& f) {
   L2O_NVTX_RANGE("l2o start optimizee");
-  check_optimizee(f, n_, device());
+  check_optimizee(f, size(), device());
   if (sizes_.size() > 1) {  // LSTM-sub: theta_0 and its gradient, split over the groups
     if (f.groups() != sizes_)
       fail("Unroller: the optimizee's parameter groups (", list(f.groups()),
@@ -310,7 +307,7 @@ Stream Unroller::stream() const {
 
 std::vector<float> Unroller::run_unroll(Optimizee& f, bool backward, std::vector<float>* dphi) {
   L2O_NVTX_RANGE("l2o unroll");
-  check_optimizee(f, n_, device());
+  check_optimizee(f, size(), device());
   if (starts_ == 0) fail("Unroller: unroll() before start()");
   if (sizes_.size() > 1) return run_groups(f, backward, dphi);
   restart_unroll();
@@ -388,7 +385,7 @@ std::vector<float> Unroller::run_groups(Optimizee& f, bool backward, std::vector
 std::vector<float> Unroller::unroll_timed(Optimizee& f, std::vector<float>* dphi,
                                           UnrollTimes* times) {
   if (sizes_.size() > 1) fail("Unroller::unroll_timed: not for an LSTM-sub phi");
-  check_optimizee(f, n_, device());
+  check_optimizee(f, size(), device());
   if (starts_ == 0) fail("Unroller: unroll_timed() before start()");
   restart_unroll();
   detail::UnrollBackend& b = *session_.backend_;

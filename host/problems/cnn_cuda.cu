@@ -25,12 +25,8 @@ class CudaCnn final : public Optimizee {
  public:
   CudaCnn(const CnnShape& shape, std::shared_ptr<const Dataset> train,
           std::shared_ptr<const Dataset> test, std::vector<float> theta0, std::uint64_t seed)
-      : s_(shape),
-        train_host_(std::move(train)),
-        test_host_(std::move(test)),
-        seed_(seed),
-        mean_(shape.batch) {
-    train_ = device_copy(*train_host_);
+      : s_(shape), test_(std::move(test)), seed_(seed), mean_(shape.batch) {
+    train_ = device_copy(std::move(train));
     theta0_.resize(theta0.size());
     theta0_.upload(theta0.data(), theta0.size(), nullptr);
     const int B = s_.batch, L = s_.layers(), K = s_.classes, F = s_.features();
@@ -127,26 +123,13 @@ class CudaCnn final : public Optimizee {
     }
   }
 
-  // Test accuracy; theta is host memory (as evaluate passes it). Synchronous, and it first
-  // waits for the whole device: loss_and_grad's work on another stream may still use the
-  // forward buffers (as the MLP's, host/problems/mlp_cuda.cu).
   double score(const float* theta_host) override {
-    L2O_CUDA_CHECK(cudaDeviceSynchronize());
-    const Dataset& d = *test_host_;
-    auto test = device_copy(d);
-    const Stream stream = nullptr;
-    DeviceArray<float> theta(size());
-    theta.upload(theta_host, size(), stream);
-    const int K = s_.classes, F = d.features();
-    std::vector<float> out;
-    return test_accuracy(d, kScoreRows, K, [&](std::size_t start, int rows) {
-      forward(theta.data(), test->images.data() + start * F, rows, stream);
-      out.resize(std::size_t(rows) * K);
-      L2O_CUDA_CHECK(cudaMemcpyAsync(out.data(), logits_.data(), out.size() * sizeof(float),
-                                     cudaMemcpyDeviceToHost, stream));
-      L2O_CUDA_CHECK(cudaStreamSynchronize(stream));
-      return static_cast<const float*>(out.data());
-    });
+    return device_test_accuracy(
+        test_, theta_host, size(), kScoreRows, s_.classes,
+        [this](const float* theta, const float* x, int rows, Stream stream) {
+          forward(theta, x, rows, stream);
+          return static_cast<const float*>(logits_.data());
+        });
   }
 
  private:
@@ -191,7 +174,7 @@ class CudaCnn final : public Optimizee {
   }
 
   CnnShape s_;
-  std::shared_ptr<const Dataset> train_host_, test_host_;
+  std::shared_ptr<const Dataset> test_;
   std::uint64_t seed_, calls_ = 0;
   std::shared_ptr<DeviceDataset> train_;
   CublasHandle blas_;

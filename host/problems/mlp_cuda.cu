@@ -14,11 +14,14 @@
 namespace l2o {
 namespace detail {
 
-std::shared_ptr<DeviceDataset> device_copy(const Dataset& d) {
+std::shared_ptr<DeviceDataset> device_copy(std::shared_ptr<const Dataset> host) {
   static std::mutex mutex;
   static std::map<const Dataset*, std::weak_ptr<DeviceDataset>> cache;
   std::lock_guard<std::mutex> lock(mutex);
+  const Dataset& d = *host;
   if (auto p = cache[&d].lock()) return p;
+  for (auto it = cache.begin(); it != cache.end();)  // forget the copies no one holds
+    it = it->second.expired() ? cache.erase(it) : std::next(it);
   auto p = std::make_shared<DeviceDataset>();
   p->images.resize(d.images.size());
   p->labels.resize(d.labels.size());
@@ -26,6 +29,7 @@ std::shared_ptr<DeviceDataset> device_copy(const Dataset& d) {
   p->labels.upload(d.labels.data(), d.labels.size(), nullptr);
   p->count = static_cast<std::uint32_t>(d.count());
   L2O_CUDA_CHECK(cudaStreamSynchronize(nullptr));
+  p->host = std::move(host);
   cache[&d] = p;
   return p;
 }
@@ -38,7 +42,7 @@ class CudaMlp final : public Optimizee {
  public:
   CudaMlp(const MlpShape& shape, const MlpData& data, std::vector<float> theta0, std::uint64_t seed)
       : s_(shape), data_(data), seed_(seed), mean_(shape.batch) {
-    train_ = device_copy(*data.train);
+    train_ = device_copy(data.train);
     theta0_.resize(theta0.size());
     theta0_.upload(theta0.data(), theta0.size(), nullptr);
     const int B = s_.batch;
@@ -106,26 +110,13 @@ class CudaMlp final : public Optimizee {
     }
   }
 
-  // Test accuracy; theta is host memory (as evaluate passes it). Synchronous: it first
-  // waits for the whole device, since work of loss_and_grad on any stream (an unroller's,
-  // which does not wait for the default stream) may still use acts_.
   double score(const float* theta_host) override {
-    L2O_CUDA_CHECK(cudaDeviceSynchronize());
-    const Dataset& d = *data_.test;
-    auto test = device_copy(d);
-    const Stream stream = nullptr;
-    DeviceArray<float> theta(size());
-    theta.upload(theta_host, size(), stream);
-    const int C = s_.dims.back();
-    std::vector<float> out;
-    return test_accuracy(d, kScoreRows, C, [&](std::size_t start, int rows) {
-      forward(theta.data(), test->images.data() + start * s_.dims[0], rows, stream);
-      out.resize(std::size_t(rows) * C);
-      L2O_CUDA_CHECK(cudaMemcpyAsync(out.data(), acts_[s_.layers()].data(),
-                                     out.size() * sizeof(float), cudaMemcpyDeviceToHost, stream));
-      L2O_CUDA_CHECK(cudaStreamSynchronize(stream));
-      return static_cast<const float*>(out.data());
-    });
+    return device_test_accuracy(
+        data_.test, theta_host, size(), kScoreRows, s_.dims.back(),
+        [this](const float* theta, const float* x, int rows, Stream stream) {
+          forward(theta, x, rows, stream);
+          return static_cast<const float*>(acts_[s_.layers()].data());
+        });
   }
 
  private:

@@ -64,8 +64,12 @@ struct L2O_API OptimizerConfig {
   // True when any option after the paper is on (checkpoints then need format version 2).
   bool has_extensions() const { return moment_inputs || bounded_output || nominal_lr != 0.0f; }
   // State row of global unit j (0 <= j < gac) of layer l: its h, units hidden - gac ..
-  // hidden - 1 of the layer.
-  int gac_row(int l, int j) const { return 2 * l * hidden + hidden - gac + j; }
+  // hidden - 1 of the layer. constexpr, so that the CUDA kernels call it too
+  // (kernels/gac_kernels.cuh; nvcc's --expt-relaxed-constexpr).
+  static constexpr int gac_row(int hidden, int gac, int l, int j) {
+    return 2 * l * hidden + hidden - gac + j;
+  }
+  int gac_row(int l, int j) const { return gac_row(hidden, gac, l, j); }
   // The same LSTM for one group (what each of an LSTM-sub phi's groups runs).
   OptimizerConfig single() const {
     OptimizerConfig c = *this;

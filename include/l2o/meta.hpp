@@ -123,7 +123,7 @@ class L2O_API Unroller {
   Unroller& operator=(Unroller&&) noexcept;
 
   Device device() const;
-  std::size_t size() const { return n_; }
+  std::size_t size() const { return offsets_.empty() ? 0 : offsets_.back(); }  // (moved from: 0)
   int unroll_length() const { return unroll_; }
   // The parameter groups' sizes ({size()} but for an LSTM-sub phi).
   const std::vector<std::size_t>& group_sizes() const { return sizes_; }
@@ -169,10 +169,9 @@ class L2O_API Unroller {
   std::vector<float> run_groups(Optimizee& f, bool backward, std::vector<float>* dphi);
   MetaSession& group_session(std::size_t k);  // group k's session (0: session_)
 
-  std::size_t n_;
   int unroll_;
   std::vector<std::size_t> sizes_;    // the parameter groups' sizes
-  std::vector<std::size_t> offsets_;  // where each group starts in theta (and n_ last)
+  std::vector<std::size_t> offsets_;  // where each group starts in theta, and size() last
   MetaSession session_;               // (of the first group, for an LSTM-sub phi)
   // An LSTM-sub phi: the other groups' sessions, and theta, the gradient and dL/dphi of
   // all groups assembled in host memory.
