@@ -7,7 +7,9 @@
 # results is the baseline). Output: OUT/table.md, a column for the reference suite's own
 # phi and one per PHI, each cell the LSTM's log10 mean final loss, in bold where it is
 # below both baselines, and the count of such rows.
-#   bash scripts/ablation.sh REFERENCE NAME=PHI [NAME=PHI ...]
+#   bash scripts/ablation.sh REFERENCE NAME=PHI|NAME=@DIR [...]
+# NAME=@DIR: a column read from DIR's ROW.log files, rows of a run made before (e.g. a
+# suite of scripts/generalisation.sh, whose LSTM rows these are); nothing is run for it.
 # Environment: OUT (default docs/results/generalisation/ablation), BUILD (build-cpu),
 # RUNS (50), LONG_RUNS (20), LONG (1000), ROWS (a regular expression selecting rows),
 # REUSE (when set, rows already run for a NAME are not run again: only the table is made).
@@ -23,12 +25,17 @@ long=${LONG:-1000}
 mkdir -p "$out"
 source scripts/suite_rows.sh
 start=$(date +%s)
-names=()
+names=()  # NAME=FOLDER of its rows, for the table
 for arg in "$@"; do
   name=${arg%%=*}
   phi=${arg#*=}
+  if [[ $phi == @* ]]; then
+    [ -d "${phi#@}" ] || { echo "ablation.sh: '${phi#@}' is not a folder" >&2; exit 2; }
+    names+=("$name=${phi#@}")
+    continue
+  fi
   [ -f "$phi" ] || { echo "ablation.sh: '$phi' is not a file" >&2; exit 2; }
-  names+=("$name")
+  names+=("$name=$out/$name")
   mkdir -p "$out/$name"
   cmp -s "$phi" "$out/$name/lstm.l2o" || cp "$phi" "$out/$name/lstm.l2o"
   for row in "${suite_rows[@]}"; do
@@ -39,8 +46,9 @@ for arg in "$@"; do
       [[ $id =~ ${ROWS:-.} ]] || continue
       runs=${RUNS:-50}
       [ "$steps" != 100 ] && runs=${LONG_RUNS:-20}
-      if [ -n "${REUSE:-}" ] && grep -q '^| LSTM (l2o) |' "$out/$name/$id.log" 2>/dev/null; then
-        continue  # this row of this phi was run before
+      if [ -n "${REUSE:-}" ] &&
+        grep -Eq '^\| LSTM \(l2o\) \||parameter groups?, phi' "$out/$name/$id.log" 2>/dev/null; then
+        continue  # this row of this phi was run before (or found n/a)
       fi
       echo "== $name $id ($runs held-out optimizees, $(($(date +%s) - start)) s so far)"
       if ! "$l2o" eval "${opts[@]}" --optimizer "$phi" --steps "$steps" --runs "$runs" \
@@ -59,7 +67,10 @@ for arg in "$@"; do
 done
 python3 - "$out" "$ref" "${names[@]}" <<'PY'
 import pathlib, re, sys
-out, ref, names = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), sys.argv[3:]
+out, ref = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+folder = dict(a.split("=", 1) for a in sys.argv[3:])  # NAME -> the folder of its rows
+folder = {n: pathlib.Path(f) for n, f in folder.items()}
+names = list(folder)
 
 def log10_of(cell):  # "-0.203 (6.261e-01 ± 1.9e-02)" -> -0.203
     return float(cell.split()[0])
@@ -89,7 +100,7 @@ def lstm_of(log):  # the LSTM's row of an eval table; None where the phi does no
         return None  # an LSTM-sub phi on an optimizee of one group
     raise SystemExit(f"ablation.sh: no LSTM row in {log}")
 
-ids = sorted({p.stem for n in names for p in (out / n).glob("*.log")
+ids = sorted({p.stem for n in names for p in folder[n].glob("*.log")
               if re.fullmatch(r".+-\d+", p.stem)} | set(base),  # not train.log
              key=lambda s: (s.rsplit("-", 1)[0], int(s.rsplit("-", 1)[1])))
 lines = ["| row | Adam | NAG | reference | " + " | ".join(names) + " |",
@@ -99,7 +110,7 @@ for i in ids:
     a, g = base.get(i, (float("nan"), float("nan")))
     cells = []
     for n in ["reference"] + names:
-        log = out / n / f"{i}.log"
+        log = folder.get(n, out) / f"{i}.log"
         v = reference.get(i) if n == "reference" else lstm_of(log) if log.exists() else None
         won = v is not None and v < a and v < g
         wins[n] += won
