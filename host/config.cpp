@@ -40,6 +40,9 @@ void OptimizerConfig::validate() const {
   if (gac < 0 || gac > hidden)
     fail("optimizer config: gac = ", gac, ", expected 0..", hidden,
          " (global averaging units per layer, at most hidden)");
+  if (num_inputs() > hidden)
+    fail("optimizer config: ", num_inputs(), " inputs with hidden = ", hidden,
+         ", expected at most hidden inputs (the step keeps a layer's input in hidden slots)");
 }
 
 bool OptimizerConfig::operator==(const OptimizerConfig& o) const {
@@ -48,7 +51,7 @@ bool OptimizerConfig::operator==(const OptimizerConfig& o) const {
          (preprocess == Preprocess::kNone || p == o.p) && output_scale == o.output_scale &&
          forget_bias == o.forget_bias && moment_inputs == o.moment_inputs &&
          bounded_output == o.bounded_output && nominal_lr == o.nominal_lr && groups == o.groups &&
-         gac == o.gac &&
+         gac == o.gac && time_input == o.time_input &&
          // the moments' constants only matter when there are moments
          (!uses_moments() || (beta1 == o.beta1 && beta2 == o.beta2 && moment_eps == o.moment_eps));
 }
@@ -71,6 +74,7 @@ std::string describe(const OptimizerConfig& c) {
   if (c.moment_inputs) os << ", moment inputs";
   if (c.bounded_output) os << ", bounded output";
   if (c.nominal_lr != 0.0f) os << ", nominal Adam term lr " << c.nominal_lr;
+  if (c.time_input) os << ", time input";
   if (c.uses_moments())
     os << " (beta1 " << c.beta1 << ", beta2 " << c.beta2 << ", eps " << c.moment_eps << ")";
   if (c.gac > 0)

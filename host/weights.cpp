@@ -97,6 +97,7 @@ Weights extend_weights(const Weights& phi, const OptimizerConfig& to) {
   same.moment_eps = from.moment_eps;
   same.groups = from.groups;
   same.gac = from.gac;  // which units are global: the weights' layout does not change
+  same.time_input = from.time_input;
   if (to.groups != from.groups && from.groups != 1)
     fail("cannot carry phi of '", describe(from), "' over to '", describe(to),
          "': an LSTM-sub phi keeps its number of groups");
@@ -106,6 +107,12 @@ Weights extend_weights(const Weights& phi, const OptimizerConfig& to) {
       out.set_group(g, extend_weights(phi.group(from.groups > 1 ? g : 0), to.single()));
     return out;
   }
+  if (from.time_input && !to.time_input)
+    fail("cannot carry phi of '", describe(from), "' over to '", describe(to),
+         "': it reads the time input");
+  if (from.time_input && to.num_inputs() != from.num_inputs())
+    fail("cannot carry phi of '", describe(from), "' over to '", describe(to),
+         "': new inputs would go before its time input (add them with the time input)");
   if (same != from || to.num_inputs() < from.num_inputs())
     fail("cannot carry phi of '", describe(from), "' over to '", describe(to),
          "': only the options after the paper may differ, and inputs may only be added");

@@ -171,6 +171,7 @@ struct PreprocessParams {
   int moments;        // 1 when the state has the moment rows
   int moment_inputs;  // 1: two more inputs, mhat / (sqrt(vhat) + eps), g / (sqrt(vhat) + eps)
   int moment_row;     // first moment row: layers * 2 * hidden
+  int time_input;     // 1: one more input, beta2^t = 1 - q2 (the last input)
   float beta1, beta2, eps;
   float nominal_lr;  // the nominal term's learning rate (0: none)
 
@@ -183,6 +184,7 @@ struct PreprocessParams {
     q.moments = c.uses_moments() ? 1 : 0;
     q.moment_inputs = c.moment_inputs ? 1 : 0;
     q.moment_row = c.layers * 2 * c.hidden;
+    q.time_input = c.time_input ? 1 : 0;
     q.beta1 = c.beta1;
     q.beta2 = c.beta2;
     q.eps = c.moment_eps;
@@ -217,7 +219,7 @@ L2O_HD void preprocess(float g, const PreprocessParams& q, float* x) {
 // (docs/generalisation.md, options): the preprocessed gradient, then, with moments,
 //   m = beta1 m + (1 - beta1) g,  v = beta2 v + (1 - beta2) g^2,  q_k = beta_k q_k + 1 - beta_k,
 //   r = 1 / (sqrt(v / q2) + eps),  inputs += (m / q1) r, g r  (moment_inputs),
-//   nominal = -nominal_lr (m / q1) r.
+//   nominal = -nominal_lr (m / q1) r,  inputs += 1 - q2 = beta2^t  (time_input, last).
 // The moment rows are read through `state` (load(k), as the LSTM's rows) and, when
 // `store`, written back updated (a step); the backward reads them without writing.
 // Writes num_inputs values to x (at most kMaxInputs) and returns the nominal update (0
@@ -241,11 +243,12 @@ L2O_HD float coordinate_inputs(float g, const PreprocessParams& q, IO& state, bo
   }
   const float r = 1.0f / (sqrtf(v / q2) + q.eps);
   const float mhat = m / q1;
+  const int at = q.two_inputs ? 2 : 1;
   if (q.moment_inputs) {
-    const int at = q.two_inputs ? 2 : 1;
     x[at] = mhat * r;
     x[at + 1] = g * r;
   }
+  if (q.time_input) x[at + 2 * q.moment_inputs] = 1.0f - q2;
   return -q.nominal_lr * mhat * r;
 }
 

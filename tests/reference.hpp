@@ -107,8 +107,9 @@ inline void cell(const Net& net, int l, const std::vector<double>& in, std::vect
 }
 
 // The update g for one coordinate with gradient grad; state carried in place.
-// With moment inputs the inputs are the preprocessed gradient, mhat r and g r; with
-// bounded output the update is scale tanh(out); a nominal term adds -nominal_lr mhat r.
+// With moment inputs the inputs are the preprocessed gradient, mhat r and g r; with the
+// time input beta2^t last; with bounded output the update is scale tanh(out); a nominal
+// term adds -nominal_lr mhat r.
 inline double step(const Net& net, const OptimizerConfig& cfg, double grad, CoordState& s) {
   std::vector<double> in = preprocess(grad, cfg);
   double mhat = 0.0, r = 0.0;
@@ -117,6 +118,7 @@ inline double step(const Net& net, const OptimizerConfig& cfg, double grad, Coor
     in.push_back(mhat * r);
     in.push_back(grad * r);
   }
+  if (cfg.time_input) in.push_back(std::pow(double(cfg.beta2), s.t));
   for (int l = 0; l < net.layers; ++l) {
     cell(net, l, in, s.h[l], s.c[l]);
     in = s.h[l];

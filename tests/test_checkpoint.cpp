@@ -230,6 +230,48 @@ TEST_F(CheckpointTest, GlobalUnitsUseVersionFour) {
   }
 }
 
+// A phi with the time input is format version 5 (a 60-byte CONF ending in time_input = 1,
+// gac may be 0); a version-5 CONF whose flag is not 1 is refused, and so is a version-4
+// reader's view of the file (its CONF length).
+TEST_F(CheckpointTest, TimeInputUsesVersionFive) {
+  for (int gac : {0, 2}) {
+    OptimizerConfig cfg;
+    cfg.hidden = 8;
+    cfg.time_input = true;
+    cfg.gac = gac;
+    const Weights phi = Weights::initialise(cfg, 6);
+    const std::string p = path("v5_" + std::to_string(gac) + ".l2o");
+    save_weights(p, phi);
+    const Bytes b = read(p);
+    std::uint32_t version, conf_bytes, g, time;
+    std::memcpy(&version, b.data() + kVersionAt, 4);
+    std::memcpy(&conf_bytes, b.data() + 24 + 8, 4);
+    std::memcpy(&g, b.data() + kConfPayloadAt + 52, 4);
+    std::memcpy(&time, b.data() + kConfPayloadAt + 56, 4);
+    EXPECT_EQ(version, 5u);
+    EXPECT_EQ(conf_bytes, 60u);
+    EXPECT_EQ(g, std::uint32_t(gac));
+    EXPECT_EQ(time, 1u);
+    const Weights back = load_weights(p, cfg);
+    EXPECT_EQ(back.config(), cfg);
+    EXPECT_EQ(back.values(), phi.values());
+    for (std::uint32_t bad_time : {0u, 2u}) {
+      Bytes bad = b;
+      std::memcpy(bad.data() + kConfPayloadAt + 56, &bad_time, 4);
+      fix_crc(bad);
+      EXPECT_NE(refusal(bad).find("CONF time_input = " + std::to_string(bad_time)),
+                std::string::npos)
+          << refusal(bad);
+    }
+    Bytes bad = b;
+    const std::uint32_t four = 4;
+    std::memcpy(bad.data() + kVersionAt, &four, 4);
+    fix_crc(bad);
+    EXPECT_NE(refusal(bad).find("CONF section of 60 bytes, expected 56"), std::string::npos)
+        << refusal(bad);
+  }
+}
+
 TEST_F(CheckpointTest, OverwriteIsAtomicAndFailureLeavesTheOldFile) {
   const std::string p = path("phi.l2o");
   const Weights a = Weights::initialise(OptimizerConfig{}, 1);

@@ -75,6 +75,19 @@ TEST(Config, OptionsAfterThePaperAreCheckedAndSizeTheState) {
   d = c;
   d.beta1 = 0.5f;  // unused without moments
   EXPECT_EQ(c, d);
+  // The time input: one more input, and the moment rows it reads its count from.
+  c = {};
+  c.time_input = true;
+  EXPECT_EQ(c.num_inputs(), 3);
+  EXPECT_EQ(c.state_dim(), 84);
+  EXPECT_TRUE(c.has_extensions());
+  EXPECT_NE(describe(c).find("time input"), std::string::npos) << describe(c);
+  EXPECT_NE(c, OptimizerConfig{});
+  c.moment_inputs = true;
+  EXPECT_EQ(c.num_inputs(), 5);
+  c.hidden = 4;  // five inputs do not fit a layer of four units
+  EXPECT_NE(error_of([&] { c.validate(); }).find("5 inputs with hidden = 4"), std::string::npos)
+      << error_of([&] { c.validate(); });
 }
 
 // extend_weights: the paper's phi carried into moment inputs computes the same steps
@@ -104,6 +117,28 @@ TEST(Config, ExtendWeightsAddsZeroInputColumns) {
             std::string::npos);
   EXPECT_NE(error_of([&] { extend_weights(ext, paper); }).find("inputs may only be added"),
             std::string::npos);
+
+  // The time input is the last column: added to the paper's phi or to phi with moment
+  // inputs it is a zero column (the same steps), added with moment inputs both are; a phi
+  // that has it keeps it, and no input may go before it.
+  OptimizerConfig timed = wide;
+  timed.time_input = true;
+  for (const Weights& from : {phi, ext}) {
+    const Weights t = extend_weights(from, timed);
+    ASSERT_EQ(t.config(), timed);
+    LstmOptimizer ot(t, Device::kCpu);
+    std::vector<float> c(n, 0.5f), sc(ot.state_size(n), 0.0f);
+    for (int s = 0; s < 3; ++s) ot.step(c.data(), g.data(), sc.data(), n);
+    EXPECT_EQ(c, b);
+  }
+  OptimizerConfig paper_timed = paper;
+  paper_timed.time_input = true;
+  const Weights pt = Weights::initialise(paper_timed, 5);
+  EXPECT_NE(error_of([&] { extend_weights(pt, paper); }).find("it reads the time input"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { extend_weights(pt, timed); }).find("before its time input"),
+            std::string::npos);
+  EXPECT_EQ(extend_weights(pt, paper_timed).values(), pt.values());
 }
 
 // LSTM-sub: phi holds `groups` copies of one LSTM's weights; group(k) and set_group see

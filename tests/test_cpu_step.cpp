@@ -125,8 +125,10 @@ TEST(CpuStep, OtherConfigurations) {
 }
 
 // The options after the paper (docs/generalisation.md): moment inputs, a bounded output,
-// a nominal Adam term, alone and together, on sizes with partial SIMD blocks; with
-// H = 4 the first layer's 4 inputs fill its input slots.
+// a nominal Adam term, the time input, alone and together, on sizes with partial SIMD
+// blocks; with H = 4 the first layer's 4 inputs fill its input slots, and with H = 8
+// there are 5. The time input's beta2 is small in two of them, so that beta2^t moves far
+// in six steps (0.7^6 = 0.12).
 TEST(CpuStep, OptionsAfterThePaper) {
   OptimizerConfig moments;
   moments.moment_inputs = true;
@@ -142,8 +144,17 @@ TEST(CpuStep, OptionsAfterThePaper) {
   all.hidden = 4;
   OptimizerConfig raw = moments;  // three inputs: g, mhat r, g r
   raw.preprocess = Preprocess::kNone;
+  OptimizerConfig time;  // log-sign and beta2^t
+  time.time_input = true;
+  time.beta2 = 0.7f;
+  OptimizerConfig time_all = all;  // five inputs
+  time_all.time_input = true;
+  time_all.hidden = 8;
+  OptimizerConfig raw_time = raw;  // g, mhat r, g r, beta2^t
+  raw_time.time_input = true;
+  raw_time.beta2 = 0.7f;
   std::uint64_t seed = 50;
-  for (const OptimizerConfig& c : {moments, bounded, nominal, all, raw})
+  for (const OptimizerConfig& c : {moments, bounded, nominal, all, raw, time, time_all, raw_time})
     for (std::size_t n : {0u, 1u, 17u, 301u, 40013u}) run_against_reference(c, n, 6, ++seed);
 }
 

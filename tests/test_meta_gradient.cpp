@@ -265,9 +265,9 @@ TEST(MetaGradient, DefaultTwoByTwentySampled) {
   check_meta_gradient(c, 4);
 }
 
-// The options after the paper: the moments are functions of the gradients alone (held
-// constant), so the meta-gradient flows through the extra inputs' weights and, with a
-// bounded output, through the tanh's derivative.
+// The options after the paper: the moments and the time input are functions of the
+// gradients and the step count alone (held constant), so the meta-gradient flows through
+// the extra inputs' weights and, with a bounded output, through the tanh's derivative.
 TEST(MetaGradient, MomentInputsBoundedOutputNominalTerm) {
   Case c;
   c.cfg.hidden = 8;
@@ -289,6 +289,13 @@ TEST(MetaGradient, MomentInputsBoundedOutputNominalTerm) {
   b.cfg.preprocess = Preprocess::kNone;  // three inputs
   b.cfg.output_scale = 1.0f;
   check_meta_gradient(b, 24);
+  Case t = c;  // with the time input: five inputs, beta2^t moving fast (beta2 = 0.6)
+  t.cfg.time_input = true;
+  t.cfg.beta2 = 0.6f;
+  check_meta_gradient(t, 25);
+  b.cfg.moment_inputs = false;  // g and beta2^t alone
+  b.cfg.time_input = true;
+  check_meta_gradient(b, 26);
 }
 
 // LSTM+GAC: the global units' h averaged over the coordinates after every step (in

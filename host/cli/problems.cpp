@@ -108,6 +108,8 @@ OptionTable optimizer_options() {
       {"forget-bias", "B", text(c.forget_bias), "added to the forget gate"},
       {"moment-inputs", "", "", "two more inputs: Adam-like normalised moments (Lv et al. 2017)"},
       {"bounded-output", "", "", "bounded update: scale * tanh(w_o . h + b_o)"},
+      {"time-input", "", "",
+       "one more input: beta2^t, how long the optimizee has trained (docs/generalisation.md)"},
       {"nominal-lr", "LR", text(c.nominal_lr),
        "add a nominal Adam step of this learning rate to the learned update (0: none)"},
       {"beta1", "B1", text(c.beta1), "decay of the running mean of g (moments)"},
@@ -131,6 +133,7 @@ OptimizerConfig optimizer_config(const Args& a) {
   c.forget_bias = static_cast<float>(a.number("forget-bias", c.forget_bias, -1e30, 1e30));
   c.moment_inputs = a.flag("moment-inputs");
   c.bounded_output = a.flag("bounded-output");
+  c.time_input = a.flag("time-input");
   c.nominal_lr = static_cast<float>(a.number("nominal-lr", c.nominal_lr, 0.0, 1e30));
   c.beta1 = static_cast<float>(a.number("beta1", c.beta1, 0.0, 0.999999));
   c.beta2 = static_cast<float>(a.number("beta2", c.beta2, 0.0, 0.999999));

@@ -29,12 +29,14 @@ constexpr std::size_t kConfBytesV2 = 48;  // + moment_inputs, bounded_output, no
                                           //   beta1, beta2, moment_eps
 constexpr std::size_t kConfBytesV3 = 52;  // + groups (LSTM-sub)
 constexpr std::size_t kConfBytesV4 = 56;  // + gac (LSTM+GAC)
+constexpr std::size_t kConfBytesV5 = 60;  // + time_input
 
 std::uint32_t version_for(const OptimizerConfig& c) {
-  return c.gac > 0 ? 4u : c.groups > 1 ? 3u : c.has_extensions() ? 2u : 1u;
+  return c.time_input ? 5u : c.gac > 0 ? 4u : c.groups > 1 ? 3u : c.has_extensions() ? 2u : 1u;
 }
 std::size_t conf_bytes(std::uint32_t version) {
-  return version >= 4   ? kConfBytesV4
+  return version >= 5   ? kConfBytesV5
+         : version == 4 ? kConfBytesV4
          : version == 3 ? kConfBytesV3
          : version == 2 ? kConfBytesV2
                         : kConfBytesV1;
@@ -116,6 +118,7 @@ std::vector<std::uint8_t> encode_config(const OptimizerConfig& c) {
   }
   if (version_for(c) >= 3) w.put<std::uint32_t>(static_cast<std::uint32_t>(c.groups));
   if (version_for(c) >= 4) w.put<std::uint32_t>(static_cast<std::uint32_t>(c.gac));
+  if (version_for(c) >= 5) w.put<std::uint32_t>(c.time_input ? 1u : 0u);
   return w.bytes;
 }
 
@@ -336,10 +339,19 @@ Checkpoint load_checkpoint(const std::string& path) {
       }
       if (version >= 4) {
         const auto gac = sr.get<std::uint32_t>("gac");
-        if (gac < 1 || gac > std::uint32_t(config.hidden))
-          fail(where, ": CONF gac = ", gac, ", expected 1..", config.hidden,
-               " (hidden) in format version 4 (no global units is version 1 to 3)");
+        const std::uint32_t least = version == 4 ? 1 : 0;
+        if (gac < least || gac > std::uint32_t(config.hidden))
+          fail(where, ": CONF gac = ", gac, ", expected ", least, "..", config.hidden,
+               " (hidden) in format version ", version,
+               version == 4 ? " (no global units is version 1 to 3)" : "");
         config.gac = static_cast<int>(gac);
+      }
+      if (version >= 5) {
+        const auto time = sr.get<std::uint32_t>("time_input");
+        if (time != 1)
+          fail(where, ": CONF time_input = ", time,
+               ", expected 1 in format version 5 (no time input is version 1 to 4)");
+        config.time_input = true;
       }
       have_conf = true;
     } else if (tag == "PHI ") {

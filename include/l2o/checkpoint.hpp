@@ -20,7 +20,7 @@ namespace l2o {
 // configuration uses an option after the paper (OptimizerConfig::has_extensions: its CONF section
 // is longer); files of the paper's configuration are still written as version 1, which l2o has
 // always read.
-constexpr std::uint32_t kCheckpointVersion = 4;
+constexpr std::uint32_t kCheckpointVersion = 5;
 // The largest checkpoint file this l2o reads or writes (256 MiB; the default phi takes
 // 21 KB, its meta-training state 80 KB more): larger files are refused before reading.
 constexpr std::uint64_t kMaxCheckpointBytes = std::uint64_t(256) << 20;

@@ -51,18 +51,31 @@ struct L2O_API OptimizerConfig {
   // read each coordinate's own h: the average enters the recurrence one step later, which
   // keeps the step one pass per coordinate (docs/generalisation.md, LSTM+GAC). 0: none.
   int gac = 0;
+  // A time input: one more input per coordinate, beta2^t (1 at the first step, 0.37 at
+  // t = 1,000 with beta2 = 0.999, towards 0 after), read from the moments' bias correction
+  // q2 = 1 - beta2^t in the state. Without it the LSTM can only count steps in its cell
+  // state, and a phi meta-trained on 100 steps keeps stepping at step 1,000 as it did at
+  // step 100; with it the update can depend on how long the optimizee has trained (as the
+  // training-step features of Metz et al. 2020). It is the last input, after the moment
+  // inputs when there are both. Bounded in [0, 1], so horizons longer than the training
+  // ones see values it has seen (near 0).
+  bool time_input = false;
 
   // True when the state carries the running moments (four rows: m, v and the bias
   // corrections 1 - beta1^t, 1 - beta2^t).
-  bool uses_moments() const { return moment_inputs || nominal_lr != 0.0f; }
+  bool uses_moments() const { return moment_inputs || nominal_lr != 0.0f || time_input; }
   int num_inputs() const {
-    return (preprocess == Preprocess::kNone ? 1 : 2) + (moment_inputs ? 2 : 0);
+    return (preprocess == Preprocess::kNone ? 1 : 2) + (moment_inputs ? 2 : 0) +
+           (time_input ? 1 : 0);
   }
   // Floats of state per coordinate: layers x (h, c) x hidden, then the moment rows.
   int state_dim() const { return layers * 2 * hidden + (uses_moments() ? kMomentRows : 0); }
   static constexpr int kMomentRows = 4;
   // True when any option after the paper is on (checkpoints then need format version 2).
-  bool has_extensions() const { return moment_inputs || bounded_output || nominal_lr != 0.0f; }
+  // (The time input needs version 5.)
+  bool has_extensions() const {
+    return moment_inputs || bounded_output || nominal_lr != 0.0f || time_input;
+  }
   // State row of global unit j (0 <= j < gac) of layer l: its h, units hidden - gac ..
   // hidden - 1 of the layer. constexpr, so that the CUDA kernels call it too
   // (kernels/gac_kernels.cuh; nvcc's --expt-relaxed-constexpr).
@@ -88,7 +101,7 @@ struct L2O_API OptimizerConfig {
 // Other sizes are refused by validate() with this list in the message.
 constexpr int kSupportedHidden[] = {4, 8, 16, 20, 32, 40, 64};
 constexpr int kMaxLayers = 8;
-constexpr int kMaxInputs = 4;   // log-sign (2) + moment inputs (2)
+constexpr int kMaxInputs = 5;   // log-sign (2) + moment inputs (2) + time input (1)
 constexpr int kMaxGroups = 16;  // LSTM-sub: LSTMs per phi
 
 L2O_API std::string to_string(Preprocess p);

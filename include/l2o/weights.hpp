@@ -70,14 +70,15 @@ class L2O_API Weights {
 L2O_API WeightLayout layout_of(const OptimizerConfig& config);
 
 // phi carried over to `to`, a configuration that differs from phi's at most in the options
-// after the paper (moment_inputs, bounded_output, nominal_lr, the moments' constants and
-// gac, which moves no weight):
+// after the paper (moment_inputs, bounded_output, nominal_lr, the moments' constants,
+// time_input and gac, which moves no weight):
 // every weight keeps its value, and the first layer's columns for inputs phi does not
 // have are zero, so the LSTM computes what phi computed until meta-training moves them
 // (a warm start: `l2o train --init PAPER.l2o --moment-inputs`). A phi of one group goes to
 // every group of an LSTM-sub `to` (`--groups 2`); otherwise the groups must match. A
 // configuration that differs in anything else (layers, hidden, preprocessing, p, output
-// scale, forget bias), or that has fewer inputs than phi, is refused with l2o::Error
+// scale, forget bias), or that has fewer inputs than phi, or that drops phi's time input
+// or adds inputs before it, is refused with l2o::Error
 // naming both.
 L2O_API Weights extend_weights(const Weights& phi, const OptimizerConfig& to);
 

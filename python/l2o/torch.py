@@ -21,7 +21,7 @@ from . import _l2o
 # The OptimizerConfig fields a pickled optimizer carries (all of them).
 _CONFIG_FIELDS = ("layers", "hidden", "preprocess", "p", "output_scale", "forget_bias",
                   "moment_inputs", "bounded_output", "nominal_lr", "beta1", "beta2", "moment_eps",
-                  "groups", "gac")
+                  "groups", "gac", "time_input")
 
 __all__ = ["LearnedOptimizer", "BaselineOptimizer", "meta_train", "python_family"]
 

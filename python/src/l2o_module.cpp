@@ -326,6 +326,7 @@ NB_MODULE(_l2o, m) {
       .def_rw("output_scale", &OptimizerConfig::output_scale)
       .def_rw("forget_bias", &OptimizerConfig::forget_bias)
       .def_rw("moment_inputs", &OptimizerConfig::moment_inputs)
+      .def_rw("time_input", &OptimizerConfig::time_input)
       .def_rw("bounded_output", &OptimizerConfig::bounded_output)
       .def_rw("nominal_lr", &OptimizerConfig::nominal_lr)
       .def_rw("beta1", &OptimizerConfig::beta1)

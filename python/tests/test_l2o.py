@@ -59,6 +59,11 @@ def test_options_after_the_paper_reach_the_step_and_survive_a_copy():
     lo = lt.LearnedOptimizer(m.parameters(), w)
     c = copy.deepcopy(lo)._phi.config
     assert (c.moment_inputs, c.bounded_output, c.nominal_lr) == (True, True, pytest.approx(0.01))
+    # The time input: a fifth input, the same four moment rows, kept through a copy.
+    t = phi(3, moment_inputs=True, time_input=True)
+    assert t.config.num_inputs == 5 and t.config.state_dim == 84
+    c = copy.deepcopy(lt.LearnedOptimizer(m.parameters(), t))._phi.config
+    assert c.time_input and c.num_inputs == 5
 
 
 def test_global_averaging_units_share_one_h_across_every_parameter():
