@@ -180,6 +180,22 @@ int cmd_train(int argc, char** argv) {
     optimizer_given |= a.has(opt.name) || a.flag(opt.name);
   const OptimizerConfig config =
       o.init.empty() || optimizer_given ? optimizer_config(a) : load_weights(o.init).config();
+  // With optimizer options the flags make the whole configuration: options PHI has and the
+  // flags do not are dropped (a warm start may do that), which changes what PHI computes,
+  // so the run says so.
+  std::string dropped;
+  if (!o.init.empty() && optimizer_given) {
+    const OptimizerConfig from = load_weights(o.init).config();
+    const auto drop = [&](bool gone, const std::string& what) {
+      if (gone) dropped += (dropped.empty() ? "" : ", ") + what;
+    };
+    drop(from.moment_inputs && !config.moment_inputs, "--moment-inputs");
+    drop(from.bounded_output && !config.bounded_output, "--bounded-output");
+    drop(from.nominal_lr != 0.0f && config.nominal_lr != from.nominal_lr,
+         "--nominal-lr " + text(from.nominal_lr));
+    drop(from.time_input && !config.time_input, "--time-input");
+    drop(from.gac > 0 && config.gac != from.gac, "--gac " + text(from.gac));
+  }
   o.out = a.required("out");
   o.steps = a.integer<int>("steps", o.steps, 1);
   o.steps_max = a.integer<int>("steps-max", 0, 0);
@@ -260,6 +276,9 @@ int cmd_train(int argc, char** argv) {
     if (o.estimator == MetaEstimator::kPes)
       std::cerr << ", PES (" << o.pes.particles << " particles, sigma " << o.pes.sigma << ")";
     std::cerr << ", device " << to_string(device) << (o.resume ? ", resuming" : "") << "\n";
+    if (!dropped.empty())
+      std::cerr << "  note: " << o.init << " was trained with " << dropped
+                << ", which this run's options leave out (pass them to keep them)\n";
   }
   const bool tty = ::isatty(STDERR_FILENO);
   // OUT.log.jsonl: one JSON object per validation (appended on --resume), for plots and
