@@ -73,6 +73,18 @@ expect 0 "note: .*opt.l2o was trained with --bounded-output, --nominal-lr 0.01, 
 expect 0 "moment inputs, time input (beta1" -- "$l2o" info "$dir/time.l2o"
 expect 0 "LSTM (l2o)" -- "$l2o" eval --problem quadratic --dims 4 --batch 8 --optimizer "$dir/time.l2o" --steps 5 --runs 1 --baselines none --out-dir "$dir/evtime"
 expect 2 "5 inputs with hidden = 4" -- "$l2o" init --hidden 4 --moment-inputs --time-input --out "$dir/x.l2o"
+# l2o plot: columns of several curves.csv in one SVG; malformed entries and files refused.
+expect 0 "wrote $dir/both.svg (2 series)" -- "$l2o" plot --curves "opt=$dir/evopt/curves.csv:lstm,time=$dir/evtime/curves.csv:lstm" --title "two" --out "$dir/both.svg"
+grep -q "<svg" "$dir/both.svg" && grep -q ">time<" "$dir/both.svg" || { echo "FAIL: both.svg has no svg or no 'time' series"; fails=$((fails + 1)); }
+expect 2 "pass --force" -- "$l2o" plot --curves "opt=$dir/evopt/curves.csv:lstm" --out "$dir/both.svg"
+expect 2 "has no column 'adam' (it has: lstm)" -- "$l2o" plot --curves "a=$dir/evopt/curves.csv:adam" --out "$dir/x.svg"
+expect 2 "entry 'opt', expected LABEL=FILE:COLUMN" -- "$l2o" plot --curves "opt" --out "$dir/x.svg"
+printf 'step,lstm\n0,1.5\n2,1.0\n' >"$dir/gap.csv"
+expect 2 "line 3: step 2, expected 1" -- "$l2o" plot --curves "g=$dir/gap.csv:lstm" --out "$dir/x.svg"
+printf 'step,lstm\n0,1.5\n1,one\n' >"$dir/word.csv"
+expect 2 "line 3: 'one' is not a number" -- "$l2o" plot --curves "w=$dir/word.csv:lstm" --out "$dir/x.svg"
+expect 2 "cannot open" -- "$l2o" plot --curves "m=$dir/missing.csv:lstm" --out "$dir/x.svg"
+[ ! -e "$dir/x.svg" ] || { echo "FAIL: a refused plot left x.svg"; fails=$((fails + 1)); }
 expect 2 "unknown problem 'cnns'" -- "$l2o" eval --problem cnns --optimizer "$dir/opt.l2o"
 expect 2 "--cnn-channels entry '0'" -- "$l2o" eval --problem cnn --cnn-channels 8,0 --optimizer "$dir/opt.l2o"
 expect 2 "cannot open" -- "$l2o" eval --problem quadratic --optimizer "$dir/missing.l2o"

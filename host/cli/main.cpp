@@ -8,6 +8,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -34,6 +35,7 @@ commands:
   eval     compare a learned optimizer with tuned hand-designed ones on held-out optimizees
   init     write a freshly initialised optimizer
   info     describe an optimizer or training checkpoint
+  plot     draw columns of curves.csv files (l2o eval's) into one SVG plot
   devices  which backends are usable here
   version  print the version
 )";
@@ -509,6 +511,104 @@ int cmd_info(int argc, char** argv) {
   return 0;
 }
 
+// One series of `l2o plot`: LABEL=FILE:COLUMN.
+struct CurveSpec {
+  std::string label, file, column;
+};
+
+std::vector<CurveSpec> parse_curves(const std::string& list) {
+  std::vector<CurveSpec> out;
+  std::size_t at = 0;
+  while (at <= list.size()) {
+    const std::size_t end = std::min(list.find(',', at), list.size());
+    const std::string item = list.substr(at, end - at);
+    const std::size_t eq = item.find('='), colon = item.rfind(':');
+    if (eq == std::string::npos || eq == 0 || colon == std::string::npos || colon < eq + 2 ||
+        colon + 1 == item.size())
+      usage_fail("plot: --curves entry '", item, "', expected LABEL=FILE:COLUMN");
+    out.push_back(
+        {item.substr(0, eq), item.substr(eq + 1, colon - eq - 1), item.substr(colon + 1)});
+    at = end + 1;
+  }
+  return out;
+}
+
+// Column `column` of a curves.csv (a header "step,NAME,...", then one row per step from 0,
+// every value a number): y[k] is the value at step k. Anything else is refused naming the
+// file and line.
+std::vector<double> read_curve(const std::string& path, const std::string& column) {
+  std::ifstream in(path);
+  if (!in) fail("plot: cannot open '", path, "'");
+  const auto split = [](const std::string& line) {
+    std::vector<std::string> cells;
+    std::size_t at = 0;
+    while (true) {
+      const std::size_t end = line.find(',', at);
+      cells.push_back(line.substr(at, end == std::string::npos ? std::string::npos : end - at));
+      if (end == std::string::npos) return cells;
+      at = end + 1;
+    }
+  };
+  std::string line;
+  if (!std::getline(in, line)) fail("plot: '", path, "' is empty, expected a curves.csv header");
+  const std::vector<std::string> head = split(line);
+  if (head.empty() || head[0] != "step")
+    fail("plot: '", path, "' line 1 is '", line, "', expected a header starting with step");
+  std::size_t col = 0;
+  std::string names;
+  for (std::size_t k = 1; k < head.size(); ++k) {
+    if (head[k] == column) col = k;
+    names += (k > 1 ? ", " : "") + head[k];
+  }
+  if (col == 0) fail("plot: '", path, "' has no column '", column, "' (it has: ", names, ")");
+  std::vector<double> y;
+  for (int n = 2; std::getline(in, line); ++n) {
+    if (line.empty()) continue;
+    const std::vector<std::string> cells = split(line);
+    if (cells.size() != head.size())
+      fail("plot: '", path, "' line ", n, " has ", cells.size(), " cells, expected ", head.size());
+    const auto number = [&](const std::string& cell) {
+      char* end = nullptr;
+      const double v = std::strtod(cell.c_str(), &end);
+      if (cell.empty() || *end != '\0')
+        fail("plot: '", path, "' line ", n, ": '", cell, "' is not a number");
+      return v;
+    };
+    if (number(cells[0]) != static_cast<double>(y.size()))
+      fail("plot: '", path, "' line ", n, ": step ", cells[0], ", expected ", y.size());
+    y.push_back(number(cells[col]));
+  }
+  if (y.empty()) fail("plot: '", path, "' has no rows");
+  return y;
+}
+
+int cmd_plot(int argc, char** argv) {
+  const OptionTable table = {
+      {"curves", "LABEL=FILE:COLUMN[,...]", "",
+       "the series: column COLUMN of FILE (a curves.csv of l2o eval), named LABEL (required)"},
+      {"out", "FILE.svg", "", "where the plot goes (required)"},
+      {"title", "TEXT", "", "the plot's title"},
+      {"y-label", "TEXT", "mean loss", "the y axis' label"},
+      {"linear", "", "", "a linear y axis (default: logarithmic)"},
+      {"force", "", "", "overwrite an existing --out"},
+  };
+  Args a("plot", argc, argv, table,
+         "Draws columns of curves.csv files (e.g. one learned optimizer's loss against\n"
+         "another's and the tuned baselines', from several l2o eval runs) into one SVG plot.");
+  const std::vector<CurveSpec> specs = parse_curves(a.required("curves"));
+  const std::string out = a.required("out");
+  refuse_overwrite(out, a.flag("force"));
+  std::vector<Series> series;
+  for (const CurveSpec& c : specs) series.push_back({c.label, read_curve(c.file, c.column)});
+  PlotOptions po;
+  po.title = a.str("title");
+  po.y_label = a.str("y-label", "mean loss");
+  po.log_y = !a.flag("linear");
+  write_svg(out, series, po);
+  std::cout << "wrote " << out << " (" << series.size() << " series)\n";
+  return 0;
+}
+
 int cmd_devices() {
   std::string why;
   const bool cuda = cuda_available(&why);
@@ -544,6 +644,7 @@ int run(int argc, char** argv) {
     if (cmd == "eval") return cmd_eval(argc - 2, argv + 2);
     if (cmd == "init") return cmd_init(argc - 2, argv + 2);
     if (cmd == "info") return cmd_info(argc - 2, argv + 2);
+    if (cmd == "plot") return cmd_plot(argc - 2, argv + 2);
   } catch (const HelpRequested& h) {
     std::cout << h.text;
     return 0;
