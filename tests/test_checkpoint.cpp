@@ -49,6 +49,17 @@ class CheckpointTest : public ::testing::Test {
     const std::uint32_t crc = crc32_bitwise(b.data(), b.size() - 4);
     std::memcpy(b.data() + b.size() - 4, &crc, 4);
   }
+  // The little-endian u32 at byte `at`, and b with it set to v (the CRC fixed to match).
+  static std::uint32_t u32_at(const Bytes& b, std::size_t at) {
+    std::uint32_t v;
+    std::memcpy(&v, b.data() + at, 4);
+    return v;
+  }
+  static Bytes with_u32(Bytes b, std::size_t at, std::uint32_t v) {
+    std::memcpy(b.data() + at, &v, 4);
+    fix_crc(b);
+    return b;
+  }
   // The error message load_checkpoint gives for these bytes ("" if it loads).
   std::string refusal(const Bytes& b) {
     const std::string p = path("bad.l2o");
@@ -199,15 +210,10 @@ TEST_F(CheckpointTest, GlobalUnitsUseVersionFour) {
     const std::string p = path("v4_" + std::to_string(groups) + ".l2o");
     save_weights(p, phi);
     const Bytes b = read(p);
-    std::uint32_t version, conf_bytes, g, gac;
-    std::memcpy(&version, b.data() + kVersionAt, 4);
-    std::memcpy(&conf_bytes, b.data() + 24 + 8, 4);
-    std::memcpy(&g, b.data() + kConfPayloadAt + 48, 4);
-    std::memcpy(&gac, b.data() + kConfPayloadAt + 52, 4);
-    EXPECT_EQ(version, 4u);
-    EXPECT_EQ(conf_bytes, 56u);
-    EXPECT_EQ(g, std::uint32_t(groups));
-    EXPECT_EQ(gac, 3u);
+    EXPECT_EQ(u32_at(b, kVersionAt), 4u);
+    EXPECT_EQ(u32_at(b, 24 + 8), 56u);  // CONF length
+    EXPECT_EQ(u32_at(b, kConfPayloadAt + 48), std::uint32_t(groups));
+    EXPECT_EQ(u32_at(b, kConfPayloadAt + 52), 3u);
     const Weights back = load_weights(p, cfg);
     EXPECT_EQ(back.config(), cfg);
     EXPECT_EQ(back.values(), phi.values());
@@ -215,16 +221,11 @@ TEST_F(CheckpointTest, GlobalUnitsUseVersionFour) {
     none.gac = 0;
     EXPECT_THROW(load_weights(p, none), Error);
     for (std::uint32_t bad_gac : {0u, 9u}) {
-      Bytes bad = b;
-      std::memcpy(bad.data() + kConfPayloadAt + 52, &bad_gac, 4);
-      fix_crc(bad);
+      const Bytes bad = with_u32(b, kConfPayloadAt + 52, bad_gac);
       EXPECT_NE(refusal(bad).find("CONF gac = " + std::to_string(bad_gac)), std::string::npos)
           << refusal(bad);
     }
-    Bytes bad = b;
-    const std::uint32_t zero = 0;
-    std::memcpy(bad.data() + kConfPayloadAt + 48, &zero, 4);
-    fix_crc(bad);
+    const Bytes bad = with_u32(b, kConfPayloadAt + 48, 0);
     EXPECT_NE(refusal(bad).find("CONF groups = 0, expected 1.."), std::string::npos)
         << refusal(bad);
   }
@@ -243,30 +244,20 @@ TEST_F(CheckpointTest, TimeInputUsesVersionFive) {
     const std::string p = path("v5_" + std::to_string(gac) + ".l2o");
     save_weights(p, phi);
     const Bytes b = read(p);
-    std::uint32_t version, conf_bytes, g, time;
-    std::memcpy(&version, b.data() + kVersionAt, 4);
-    std::memcpy(&conf_bytes, b.data() + 24 + 8, 4);
-    std::memcpy(&g, b.data() + kConfPayloadAt + 52, 4);
-    std::memcpy(&time, b.data() + kConfPayloadAt + 56, 4);
-    EXPECT_EQ(version, 5u);
-    EXPECT_EQ(conf_bytes, 60u);
-    EXPECT_EQ(g, std::uint32_t(gac));
-    EXPECT_EQ(time, 1u);
+    EXPECT_EQ(u32_at(b, kVersionAt), 5u);
+    EXPECT_EQ(u32_at(b, 24 + 8), 60u);  // CONF length
+    EXPECT_EQ(u32_at(b, kConfPayloadAt + 52), std::uint32_t(gac));
+    EXPECT_EQ(u32_at(b, kConfPayloadAt + 56), 1u);
     const Weights back = load_weights(p, cfg);
     EXPECT_EQ(back.config(), cfg);
     EXPECT_EQ(back.values(), phi.values());
     for (std::uint32_t bad_time : {0u, 2u}) {
-      Bytes bad = b;
-      std::memcpy(bad.data() + kConfPayloadAt + 56, &bad_time, 4);
-      fix_crc(bad);
+      const Bytes bad = with_u32(b, kConfPayloadAt + 56, bad_time);
       EXPECT_NE(refusal(bad).find("CONF time_input = " + std::to_string(bad_time)),
                 std::string::npos)
           << refusal(bad);
     }
-    Bytes bad = b;
-    const std::uint32_t four = 4;
-    std::memcpy(bad.data() + kVersionAt, &four, 4);
-    fix_crc(bad);
+    const Bytes bad = with_u32(b, kVersionAt, 4);
     EXPECT_NE(refusal(bad).find("CONF section of 60 bytes, expected 56"), std::string::npos)
         << refusal(bad);
   }
