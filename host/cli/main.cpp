@@ -180,14 +180,13 @@ int cmd_train(int argc, char** argv) {
   bool optimizer_given = false;
   for (const OptionSpec& opt : optimizer_options())
     optimizer_given |= a.has(opt.name) || a.flag(opt.name);
-  const OptimizerConfig config =
-      o.init.empty() || optimizer_given ? optimizer_config(a) : load_weights(o.init).config();
+  const OptimizerConfig from = o.init.empty() ? OptimizerConfig{} : load_weights(o.init).config();
+  const OptimizerConfig config = o.init.empty() || optimizer_given ? optimizer_config(a) : from;
   // With optimizer options the flags make the whole configuration: options PHI has and the
-  // flags do not are dropped (a warm start may do that), which changes what PHI computes,
-  // so the run says so.
+  // flags omit or change are dropped (a warm start may do that), which changes what PHI
+  // computes, so the run says so.
   std::string dropped;
   if (!o.init.empty() && optimizer_given) {
-    const OptimizerConfig from = load_weights(o.init).config();
     const auto drop = [&](bool gone, const std::string& what) {
       if (gone) dropped += (dropped.empty() ? "" : ", ") + what;
     };
@@ -280,7 +279,7 @@ int cmd_train(int argc, char** argv) {
     std::cerr << ", device " << to_string(device) << (o.resume ? ", resuming" : "") << "\n";
     if (!dropped.empty())
       std::cerr << "  note: " << o.init << " was trained with " << dropped
-                << ", which this run's options leave out (pass them to keep them)\n";
+                << ", which this run's options leave out or change (pass them to keep them)\n";
   }
   const bool tty = ::isatty(STDERR_FILENO);
   // OUT.log.jsonl: one JSON object per validation (appended on --resume), for plots and
