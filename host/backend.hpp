@@ -139,6 +139,9 @@ class DeviceBackend {
   virtual void from_host(void* dst, const void* src, std::size_t bytes, Stream s) const = 0;
   // Copies within this backend's memory (or from the host), ordered on s.
   virtual void copy(void* dst, const void* src, std::size_t bytes, Stream s) const = 0;
+  // Work enqueued on `waiter` after this call starts once the work enqueued on `other`
+  // before it is done, without blocking the host (CUDA: an event; the CPU: nothing to do).
+  virtual void wait_for(Stream waiter, Stream other) const = 0;
   // Waits for all work on the device (CUDA: every stream).
   virtual void synchronize() const = 0;
   // The device l2o's calls use now (CUDA: the current device; the CPU: 0).

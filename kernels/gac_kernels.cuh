@@ -15,6 +15,7 @@
 // to run. The CPU's version is host/cpu/global_cells.hpp, which the CUDA tests compare with.
 #pragma once
 
+#include "kernels/gac_params.hpp"
 #include "kernels/step_kernels.cuh"
 #include "l2o/config.hpp"
 
@@ -25,14 +26,9 @@
 namespace l2o {
 namespace kernels {
 
-constexpr int kGacBlocks = 64;  // blocks per global row of one table's partial sums
-
-// Which rows are global: global row r = l gac + j is unit j < gac of layer l, whose state
-// row is OptimizerConfig::gac_row (l2o/config.hpp, the CPU's formula).
-struct GacParams {
-  int hidden, gac, rows;  // rows = layers * gac
-  std::size_t total_n;    // coordinates of all the step's tables together
-};
+// Which rows are global (GacParams, kernels/gac_params.hpp): global row r = l gac + j is
+// unit j < gac of layer l, whose state row is OptimizerConfig::gac_row (l2o/config.hpp,
+// the CPU's formula).
 __device__ __forceinline__ int gac_state_row(const GacParams& g, int r) {
   return OptimizerConfig::gac_row(g.hidden, g.gac, r / g.gac, r % g.gac);
 }

@@ -202,7 +202,8 @@ void check_meta_gradient(const Case& c, std::uint64_t seed) {
   }
   // The GPU kernels' per-coordinate maths, run on the host, against the same differences
   // and tolerance (LSTM+GAC couples the coordinates, which this per-coordinate driver does
-  // not; it meta-trains on the CPU only).
+  // not; CudaTest.MetaGradientsWithGlobalUnitsAndGroupsMatchCpu compares its GPU unroll
+  // with the CPU's).
   if (c.cfg.gac > 0) return;
   std::vector<double> generic;
   switch (c.cfg.hidden) {

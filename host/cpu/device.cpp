@@ -39,6 +39,7 @@ class CpuDevice final : public DeviceBackend {
   void copy(void* dst, const void* src, std::size_t bytes, Stream) const override {
     std::memmove(dst, src, bytes);
   }
+  void wait_for(Stream, Stream) const override {}  // the CPU's work is done when enqueued
   void synchronize() const override {}
   int current_index() const override { return 0; }
 };

@@ -38,6 +38,16 @@ class CudaDevice final : public DeviceBackend {
   void copy(void* dst, const void* src, std::size_t bytes, Stream s) const override {
     L2O_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, s));
   }
+  void wait_for(Stream waiter, Stream other) const override {
+    if (waiter == other) return;
+    cudaEvent_t e = nullptr;
+    L2O_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+    const cudaError_t recorded = cudaEventRecord(e, other);
+    const cudaError_t waited =
+        recorded == cudaSuccess ? cudaStreamWaitEvent(waiter, e, 0) : recorded;
+    cudaEventDestroy(e);  // released once the event has completed; the wait holds it
+    L2O_CUDA_CHECK(waited);
+  }
   void synchronize() const override { L2O_CUDA_CHECK(cudaDeviceSynchronize()); }
   int current_index() const override {
     int d = 0;

@@ -4,10 +4,10 @@
 #include "host/cuda/check.hpp"
 #include "host/cuda/cuda.hpp"
 #include "host/cuda/flags.hpp"
+#include "host/cuda/gac.cuh"
 #include "host/cuda/segments.hpp"
 #include "host/dispatch.hpp"
 
-#include "kernels/gac_kernels.cuh"
 #include "kernels/step_kernels.cuh"
 
 #include <algorithm>
@@ -108,36 +108,12 @@ class CudaStep final : public StepBackend {
   }
 
   // LSTM+GAC: the global units' h rows averaged over every coordinate of the step
-  // (kernels/gac_kernels.cuh), in the stream's scratch. Called under the stream's lease
+  // (host/cuda/gac.cuh), in the stream's scratch. Called under the stream's lease
   // (flags_), which also guards scratch_.
   template <class Tables>
   void enqueue_gac(const Tables& tables, const int* flag, cudaStream_t stream) {
-    kernels::GacParams g = gac_;
-    for (const auto& t : tables)
-      for (int s = 0; s < t.count; ++s) g.total_n += t.n[s];
-    if (g.total_n == 0) return;
-    DeviceArray<double>& scratch = gac_scratch(flag, stream);
-    double* partials = scratch.data();
-    double* sums = partials + std::size_t(g.rows) * kernels::kGacBlocks;
-    float* means = reinterpret_cast<float*>(sums + g.rows);
-    const int row_threads = std::min(g.rows, kBlockThreads);
-    const int row_blocks = (g.rows + row_threads - 1) / row_threads;
-    for (std::size_t k = 0; k < tables.size(); ++k) {
-      const auto& t = tables[k];
-      const int blocks = static_cast<int>(
-          std::min<std::size_t>(t.first_tile[t.count], std::size_t(kernels::kGacBlocks)));
-      kernels::l2o_gac_partial_kernel<<<dim3(blocks, g.rows), kBlockThreads, 0, stream>>>(
-          t, g, flag, partials);
-      L2O_CUDA_CHECK_LAUNCH();
-      kernels::l2o_gac_sum_kernel<<<row_blocks, row_threads, 0, stream>>>(
-          g, blocks, k == 0, k + 1 == tables.size(), flag, partials, sums, means);
-      L2O_CUDA_CHECK_LAUNCH();
-    }
-    for (const auto& t : tables) {
-      kernels::l2o_gac_broadcast_kernel<<<kernels::grid_for(t.first_tile[t.count], sms_, 4),
-                                          kBlockThreads, 0, stream>>>(t, g, flag, means);
-      L2O_CUDA_CHECK_LAUNCH();
-    }
+    if (tables.empty()) return;  // every tensor empty (empty tensors are not in tables)
+    enqueue_global_means(tables, gac_, flag, gac_scratch(flag, stream).data(), sms_, stream);
   }
 
   // The stream's GAC scratch (the stream's flag identifies it): rows x (kGacBlocks + 1)
@@ -154,10 +130,8 @@ class CudaStep final : public StepBackend {
           "a step with global averaging units inside a CUDA Graph capture on a stream this "
           "optimizer has not stepped on since its weights were set: step once on that stream "
           "before capturing");
-    const std::size_t doubles =
-        std::size_t(gac_.rows) * (kernels::kGacBlocks + 1) + (std::size_t(gac_.rows) + 1) / 2;
     DeviceArray<double>& a = gac_scratch_[flag];
-    a.resize(doubles);
+    a.resize(global_means_scratch(gac_.rows));
     return a;
   }
 

@@ -2,8 +2,14 @@
 // step is one kernel on the unroll's stream, and the phi reduction is cuBLAS GEMMs/GEMVs
 // accumulating into a device dL/dphi (beta = 1), so nothing synchronises with the host
 // until the meta-gradient and the losses are copied back at the end of the unroll.
+// LSTM+GAC (docs/generalisation.md): after each forward step the global units' h rows of
+// the state entering the next step are replaced by their means over the coordinates, and
+// the backward applies the same mean (the map's transpose) to the carried dL/dstate
+// between its steps, as the CPU's unroll does (host/cpu/unroll.cpp).
 #include "host/cuda/check.hpp"
 #include "host/cuda/cuda.hpp"
+#include "host/cuda/gac.cuh"
+#include "host/cuda/segments.hpp"
 #include "host/dispatch.hpp"
 #include "host/fail.hpp"
 
@@ -106,9 +112,6 @@ class CudaUnroll final : public UnrollBackend {
   Stream stream() const override { return stream_; }
 
   void set_weights(const Weights& phi) override {
-    if (phi.config().gac > 0)
-      fail("Unroller on CUDA: LSTM+GAC (gac = ", phi.config().gac,
-           ") meta-trains on the CPU only (--device cpu); its step runs on either");
     phi_host_ = phi;
     phi_.resize(phi.size());
     dphi_.resize(phi.size());
@@ -118,6 +121,15 @@ class CudaUnroll final : public UnrollBackend {
     const OptimizerConfig& c = phi.config();
     params_ = {phi_.data(),   phi.layout(),   PreprocessParams::from(c),
                c.forget_bias, c.output_scale, c.bounded_output ? 1 : 0};
+    gac_ = {c.hidden, c.gac, c.layers * c.gac, 0};
+    if (c.gac > 0 && gac_scratch_.size() < global_means_scratch(gac_.rows)) {
+      // Grown only (a recorded CUDA Graph holds these addresses; Unroller::set_weights
+      // records a new one when the configuration changes). The flag, never set, is
+      // cleared on the stream before any kernel reads it.
+      gac_scratch_.resize(global_means_scratch(gac_.rows));
+      no_skip_.resize(1);
+      L2O_CUDA_CHECK(cudaMemsetAsync(no_skip_.data(), 0, sizeof(int), stream_));
+    }
     const std::size_t smem = phi.size() * sizeof(float);
     dispatch_hidden(c.hidden, [&](auto h) {
       constexpr int H = decltype(h)::value;
@@ -154,6 +166,8 @@ class CudaUnroll final : public UnrollBackend {
                                                      state_slot(t), state_slot(t + 1), n_);
       L2O_CUDA_CHECK_LAUNCH();
     });
+    // LSTM+GAC: the state entering step t + 1, as recorded, holds the global units' means.
+    if (gac_.gac > 0) average_global_rows(state_slot(t + 1));
   }
 
   void enqueue_backward() override {
@@ -183,6 +197,9 @@ class CudaUnroll final : public UnrollBackend {
                                                        omega_[t + 1], state_slot(t), n_, b);
         L2O_CUDA_CHECK_LAUNCH();
       });
+      // The transpose of the forward's averaging, on dL/dstate entering step t (which
+      // step t - 1 produced, before its averaging).
+      if (gac_.gac > 0 && t > 0) average_global_rows(carry_.data());
       mark_end(kPhaseBackward);
       mark_begin(kPhaseReduction);
       float* dphi = dphi_.data();
@@ -271,6 +288,16 @@ class CudaUnroll final : public UnrollBackend {
   }
 
  private:
+  // LSTM+GAC: the global units' rows of a state-shaped buffer (state_dim rows of n)
+  // replaced by their means over the n coordinates (host/cuda/gac.cuh), on the stream.
+  void average_global_rows(float* base) {
+    Segment<float> all;
+    all.state = base;
+    all.n = n_;
+    enqueue_global_means(segment_tables<float, 1>(&all, 1), gac_, no_skip_.data(),
+                         gac_scratch_.data(), sms_, stream_);
+  }
+
   // One wave of resident blocks (grid-stride loops amortise loading phi into shared memory).
   template <class Kernel>
   int grid(Kernel kernel, std::size_t smem) {
@@ -289,6 +316,9 @@ class CudaUnroll final : public UnrollBackend {
   CublasHandle blas_;
   Weights phi_host_;
   kernels::StepParams params_{};
+  kernels::GacParams gac_{};
+  DeviceArray<double> gac_scratch_;  // LSTM+GAC's sums (host/cuda/gac.cuh)
+  DeviceArray<int> no_skip_;         // the GAC kernels' skip flag: always 0 here
   int fwd_blocks_ = 1, bwd_blocks_ = 1;
   DeviceArray<float> phi_, dphi_, theta_, grads_, states_, losses_, dout_, htop_, carry_, lambda_,
       ones_;

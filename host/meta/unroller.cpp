@@ -1,6 +1,7 @@
 #include "l2o/meta.hpp"
 
 #include "host/backend.hpp"
+#include "host/buffer.hpp"
 #include "host/fail.hpp"
 #include "host/meta/sums.hpp"
 #include "host/nvtx.hpp"
@@ -162,37 +163,37 @@ std::string list(const std::vector<std::size_t>& v) {
 }
 
 // The first group's phi of an LSTM-sub unroller, once its groups are checked.
-Weights first_group(const Weights& phi, const std::vector<std::size_t>& sizes, Device device) {
+Weights first_group(const Weights& phi, const std::vector<std::size_t>& sizes) {
   if (sizes.size() != static_cast<std::size_t>(phi.config().groups))
     fail("Unroller: ", sizes.size(), " parameter group", sizes.size() == 1 ? "" : "s", " (",
          list(sizes), ") for a phi of ", phi.config().groups, " LSTM",
          phi.config().groups > 1 ? "s" : "", " (LSTM-sub needs one per group)");
   for (std::size_t k = 0; k < sizes.size(); ++k)
     if (sizes[k] == 0) fail("Unroller: parameter group ", k, " has no coordinates");
-  if (sizes.size() > 1 && resolve(device) != Device::kCpu)
-    fail(
-        "Unroller: an LSTM-sub phi unrolls on the CPU only (its groups' theta is assembled "
-        "in host memory); asked for ",
-        to_string(resolve(device)));
   return sizes.size() > 1 ? phi.group(0) : phi;
 }
 
 }  // namespace
+
+// An LSTM-sub unroller's assembled buffers, in the memory of its sessions' backend.
+struct Unroller::Assembled {
+  Assembled(const detail::DeviceBackend& b, std::size_t n, std::size_t phi_size)
+      : backend(b), theta(b, n), grad(b, n), loss(b, 1), dphi(b, phi_size) {}
+  const detail::DeviceBackend& backend;
+  detail::Buffer<float> theta, grad, loss, dphi;
+};
 
 Unroller::Unroller(const Weights& phi, std::vector<std::size_t> group_sizes, int unroll,
                    Device device, std::vector<float> omega)
     : unroll_(unroll),
       sizes_(std::move(group_sizes)),
       offsets_(detail::group_offsets(sizes_)),
-      session_(first_group(phi, sizes_, device), sizes_.empty() ? 0 : sizes_[0], unroll, device,
-               omega),
+      session_(first_group(phi, sizes_), sizes_.empty() ? 0 : sizes_[0], unroll, device, omega),
       config_(phi.config()) {
   for (std::size_t k = 1; k < sizes_.size(); ++k)
     more_.emplace_back(phi.group(static_cast<int>(k)), sizes_[k], unroll, device, omega);
-  if (sizes_.size() > 1) {
-    theta_all_.resize(size());
-    grad_all_.resize(size());
-  }
+  if (sizes_.size() > 1)
+    all_ = std::make_unique<Assembled>(detail::backend_for(session_.device()), size(), phi.size());
 }
 
 MetaSession& Unroller::group_session(std::size_t k) {
@@ -223,7 +224,7 @@ void Unroller::set_weights(const Weights& phi) {
   config_ = phi.config();
 }
 const float* Unroller::theta() const {
-  return sizes_.size() > 1 ? theta_all_.data() : session_.backend_->theta();
+  return sizes_.size() > 1 ? all_->theta.data() : session_.backend_->theta();
 }
 
 namespace {
@@ -263,14 +264,18 @@ float Unroller::start(Optimizee& f) {
       fail("Unroller: the optimizee's parameter groups (", list(f.groups()),
            ") are not this unroller's (", list(sizes_), ")");
     ++starts_;
-    float loss = 0.0f;
-    f.initial_theta(theta_all_.data(), nullptr);
-    f.loss_and_grad(theta_all_.data(), grad_all_.data(), &loss, nullptr);
+    Assembled& a = *all_;
+    const Stream s0 = session_.stream();  // the optimizee's stream
+    f.initial_theta(a.theta.data(), s0);
+    f.loss_and_grad(a.theta.data(), a.grad.data(), a.loss.data(), s0);
     for (std::size_t k = 0; k < sizes_.size(); ++k) {
       MetaSession& s = group_session(k);
+      a.backend.wait_for(s.stream(), s0);
       s.t_ = 0;  // (an unroll that threw part-way is abandoned)
-      s.begin(theta_all_.data() + offsets_[k], grad_all_.data() + offsets_[k], &loss);
+      s.begin(a.theta.data() + offsets_[k], a.grad.data() + offsets_[k], a.loss.data());
     }
+    float loss = 0.0f;
+    a.backend.to_host(&loss, a.loss.data(), sizeof loss, s0);
     return loss;
   }
   ++starts_;
@@ -298,7 +303,7 @@ std::vector<float> Unroller::unroll_keep_gradient(Optimizee& f) {
 }
 
 const float* Unroller::meta_gradient() const {
-  return sizes_.size() > 1 ? dphi_all_.data() : session_.backend_->meta_gradient_data();
+  return sizes_.size() > 1 ? all_->dphi.data() : session_.backend_->meta_gradient_data();
 }
 
 Stream Unroller::stream() const {
@@ -350,11 +355,16 @@ std::vector<float> Unroller::finish_unroll(std::vector<float>* dphi) {
   return losses;
 }
 
-// LSTM-sub: every group's session steps, the optimizee sees all groups' theta, and each
-// session records its slice of the gradient. The first-order meta-gradient holds the
-// gradients constant, so group k's dL/dphi_k is its session's own backward.
+// LSTM-sub: every group's session steps and copies its theta into the assembled theta,
+// the optimizee (on the first group's stream) sees all groups' theta, and each session
+// records its slice of the gradient. The first-order meta-gradient holds the gradients
+// constant, so group k's dL/dphi_k is its session's own backward, copied into its slice
+// of the assembled dL/dphi. The streams wait for each other where one reads what another
+// wrote (wait_for: events on CUDA), so the host waits only for the losses at the end.
 std::vector<float> Unroller::run_groups(Optimizee& f, bool backward, std::vector<float>* dphi) {
   const std::size_t K = sizes_.size();
+  Assembled& a = *all_;
+  const Stream s0 = session_.stream();
   for (std::size_t k = 0; k < K; ++k) {  // (an unroll that threw part-way is abandoned)
     group_session(k).t_ = 0;
     group_session(k).recorded_ = true;
@@ -363,22 +373,34 @@ std::vector<float> Unroller::run_groups(Optimizee& f, bool backward, std::vector
     for (std::size_t k = 0; k < K; ++k) {
       MetaSession& s = group_session(k);
       s.step();
-      std::memcpy(theta_all_.data() + offsets_[k], s.theta(), sizes_[k] * sizeof(float));
+      a.backend.copy(a.theta.data() + offsets_[k], s.theta(), sizes_[k] * sizeof(float),
+                     s.stream());
+      a.backend.wait_for(s0, s.stream());
     }
-    float loss = 0.0f;
-    f.loss_and_grad(theta_all_.data(), grad_all_.data(), &loss, nullptr);
-    for (std::size_t k = 0; k < K; ++k)
-      group_session(k).record(grad_all_.data() + offsets_[k], &loss);
+    f.loss_and_grad(a.theta.data(), a.grad.data(), a.loss.data(), s0);
+    for (std::size_t k = 0; k < K; ++k) {
+      MetaSession& s = group_session(k);
+      a.backend.wait_for(s.stream(), s0);
+      s.record(a.grad.data() + offsets_[k], a.loss.data());
+    }
   }
   const std::size_t P = layout_of(config_.single()).count();
-  if (backward) dphi_all_.resize(K * P);
-  std::vector<float> losses, dk;
+  std::vector<float> losses;
   for (std::size_t k = 0; k < K; ++k) {
-    std::vector<float> l = group_session(k).finish(backward ? &dk : nullptr);
-    if (backward) std::copy(dk.begin(), dk.end(), dphi_all_.begin() + k * P);
+    MetaSession& s = group_session(k);
+    if (backward) {
+      detail::UnrollBackend& b = *s.backend_;
+      b.enqueue_backward();
+      a.backend.copy(a.dphi.data() + k * P, b.meta_gradient_data(), P * sizeof(float), s.stream());
+      a.backend.wait_for(s0, s.stream());
+    }
+    std::vector<float> l = s.finish(nullptr);  // the losses, then the carry to the next unroll
     if (k == 0) losses = std::move(l);
   }
-  if (dphi) *dphi = dphi_all_;
+  if (dphi) {
+    dphi->resize(K * P);
+    a.backend.to_host(dphi->data(), a.dphi.data(), K * P * sizeof(float), s0);
+  }
   return losses;
 }
 

@@ -114,8 +114,10 @@ class L2O_API Unroller {
            std::vector<float> omega = {});
   // For an LSTM-sub phi (config().groups > 1): one session per parameter group, of the
   // sizes given (the optimizee's groups(), as many as phi's groups), stepped together; the
-  // meta-gradient is each group's dL/dphi_k, one after the other, as phi's values. On the
-  // CPU only (the groups' theta is assembled in host memory for the optimizee).
+  // meta-gradient is each group's dL/dphi_k, one after the other, as phi's values. On
+  // either backend: the groups' theta is assembled in the backend's memory for the
+  // optimizee, which runs on the first group's stream (CUDA: the groups' streams wait for
+  // each other through events, the host does not).
   Unroller(const Weights& phi, std::vector<std::size_t> group_sizes, int unroll,
            Device device = Device::kAuto, std::vector<float> omega = {});
   ~Unroller();
@@ -173,10 +175,11 @@ class L2O_API Unroller {
   std::vector<std::size_t> sizes_;    // the parameter groups' sizes
   std::vector<std::size_t> offsets_;  // where each group starts in theta, and size() last
   MetaSession session_;               // (of the first group, for an LSTM-sub phi)
-  // An LSTM-sub phi: the other groups' sessions, and theta, the gradient and dL/dphi of
-  // all groups assembled in host memory.
+  // An LSTM-sub phi: the other groups' sessions, and theta, the gradient, the loss and
+  // dL/dphi of all groups assembled in the backend's memory (defined in unroller.cpp).
   std::vector<MetaSession> more_;
-  std::vector<float> theta_all_, grad_all_, dphi_all_;
+  struct Assembled;
+  std::unique_ptr<Assembled> all_;
   bool graphs_ = true;
   OptimizerConfig config_;  // of the phi the graph was recorded with
   // What the recorded graph was captured for: the optimizee of which start() (a counter,
