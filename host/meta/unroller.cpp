@@ -192,8 +192,10 @@ Unroller::Unroller(const Weights& phi, std::vector<std::size_t> group_sizes, int
       config_(phi.config()) {
   for (std::size_t k = 1; k < sizes_.size(); ++k)
     more_.emplace_back(phi.group(static_cast<int>(k)), sizes_[k], unroll, device, omega);
-  if (sizes_.size() > 1)
+  if (sizes_.size() > 1) {
     all_ = std::make_unique<Assembled>(detail::backend_for(session_.device()), size(), phi.size());
+    all_->dphi.zero(session_.stream());  // meta_gradient() before any backward: zeros
+  }
 }
 
 MetaSession& Unroller::group_session(std::size_t k) {
@@ -266,6 +268,10 @@ float Unroller::start(Optimizee& f) {
     ++starts_;
     Assembled& a = *all_;
     const Stream s0 = session_.stream();  // the optimizee's stream
+    // Work still queued on the other groups' streams (a begin() not followed by an unroll,
+    // an unroll that threw part-way) may read or write the assembled buffers.
+    for (std::size_t k = 1; k < sizes_.size(); ++k)
+      a.backend.wait_for(s0, group_session(k).stream());
     f.initial_theta(a.theta.data(), s0);
     f.loss_and_grad(a.theta.data(), a.grad.data(), a.loss.data(), s0);
     for (std::size_t k = 0; k < sizes_.size(); ++k) {
@@ -360,7 +366,8 @@ std::vector<float> Unroller::finish_unroll(std::vector<float>* dphi) {
 // records its slice of the gradient. The first-order meta-gradient holds the gradients
 // constant, so group k's dL/dphi_k is its session's own backward, copied into its slice
 // of the assembled dL/dphi. The streams wait for each other where one reads what another
-// wrote (wait_for: events on CUDA), so the host waits only for the losses at the end.
+// wrote (wait_for: events on CUDA), so the host waits only for the losses, after every
+// group's backward has been enqueued.
 std::vector<float> Unroller::run_groups(Optimizee& f, bool backward, std::vector<float>* dphi) {
   const std::size_t K = sizes_.size();
   Assembled& a = *all_;
@@ -385,16 +392,17 @@ std::vector<float> Unroller::run_groups(Optimizee& f, bool backward, std::vector
     }
   }
   const std::size_t P = layout_of(config_.single()).count();
-  std::vector<float> losses;
-  for (std::size_t k = 0; k < K; ++k) {
-    MetaSession& s = group_session(k);
-    if (backward) {
+  if (backward)  // every group's backward enqueued before the host waits for any stream
+    for (std::size_t k = 0; k < K; ++k) {
+      MetaSession& s = group_session(k);
       detail::UnrollBackend& b = *s.backend_;
       b.enqueue_backward();
       a.backend.copy(a.dphi.data() + k * P, b.meta_gradient_data(), P * sizeof(float), s.stream());
       a.backend.wait_for(s0, s.stream());
     }
-    std::vector<float> l = s.finish(nullptr);  // the losses, then the carry to the next unroll
+  std::vector<float> losses;
+  for (std::size_t k = 0; k < K; ++k) {
+    std::vector<float> l = group_session(k).finish(nullptr);  // the losses, then the carry
     if (k == 0) losses = std::move(l);
   }
   if (dphi) {
