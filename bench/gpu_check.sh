@@ -16,7 +16,8 @@
 #   bash bench/gpu_check.sh OUTDIR [CUDA_ARCH]
 # Environment: L2O_GPU_BUNDLE (default .gpu-bundle), L2O_BUNDLE_ONLY=1 (take every
 # dependency from the bundle: bench/gpu_rehearsal.sh), L2O_CHECK_BUILD (build folder,
-# default build-gpu-check), PYTHON (default python3).
+# default build-gpu-check), L2O_CHECK_BUILD_CAP (seconds the build may take, default 300:
+# ample on the 16 cores of a GPU machine, not on 2), PYTHON (default python3).
 set -uo pipefail
 out=${1:?usage: gpu_check.sh OUTDIR [CUDA_ARCH]}
 arch=${2:-90}
@@ -26,6 +27,7 @@ out=$(cd "$out" && pwd)
 export PATH="$PATH:/usr/local/cuda/bin"
 build=${L2O_CHECK_BUILD:-build-gpu-check}
 budget=${L2O_CHECK_BUDGET:-510}
+build_cap=${L2O_CHECK_BUILD_CAP:-300}
 py=${PYTHON:-python3}
 t0=$(date +%s)
 summary="$out/summary.txt"
@@ -82,7 +84,7 @@ cat "${L2O_GPU_BUNDLE:-.gpu-bundle}/MANIFEST" >>"$out/deps.log" 2>/dev/null
 gen=()
 command -v ninja >/dev/null 2>&1 && gen=(-G Ninja)
 built=0
-if run_stage "build (sm_$arch)" 300 "$out/build.log" bash -c '
+if run_stage "build (sm_$arch)" "$build_cap" "$out/build.log" bash -c '
     set -e
     cmake -S . -B "$0" "${@:2}"
     cmake --build "$0" -j "$1"' "$build" "$(nproc)" "${gen[@]}" -DL2O_CUDA=ON \
