@@ -16,8 +16,9 @@
 #   bash bench/gpu_check.sh OUTDIR [CUDA_ARCH]
 # Environment: L2O_GPU_BUNDLE (default .gpu-bundle), L2O_BUNDLE_ONLY=1 (take every
 # dependency from the bundle: bench/gpu_rehearsal.sh), L2O_CHECK_BUILD (build folder,
-# default build-gpu-check), L2O_CHECK_BUILD_CAP (seconds the build may take, default 300:
-# ample on the 16 cores of a GPU machine, not on 2), PYTHON (default python3).
+# default build-gpu-check), L2O_CHECK_BUILD_CAP and L2O_CHECK_TEST_CAP (seconds the build
+# and ctest may take, default 300 and 150: ample on the 16 cores of a GPU machine, not on
+# 2), PYTHON (default python3).
 set -uo pipefail
 out=${1:?usage: gpu_check.sh OUTDIR [CUDA_ARCH]}
 arch=${2:-90}
@@ -28,6 +29,7 @@ export PATH="$PATH:/usr/local/cuda/bin"
 build=${L2O_CHECK_BUILD:-build-gpu-check}
 budget=${L2O_CHECK_BUDGET:-510}
 build_cap=${L2O_CHECK_BUILD_CAP:-300}
+test_cap=${L2O_CHECK_TEST_CAP:-150}
 py=${PYTHON:-python3}
 t0=$(date +%s)
 summary="$out/summary.txt"
@@ -121,7 +123,7 @@ needs_device() {
 
 # --- tests ----------------------------------------------------------------------------
 if [ $built = 1 ]; then
-  if run_stage "tests (ctest)" 150 "$out/ctest.log" bash -c "cd '$build' && ctest --output-on-failure --timeout 120 -j 4"; then
+  if run_stage "tests (ctest)" "$test_cap" "$out/ctest.log" bash -c "cd '$build' && ctest --output-on-failure --timeout 120 -j 4"; then
     result=$(grep -E 'tests passed|tests failed' "$out/ctest.log" | tail -1)
     skipped=$(grep -c '(Skipped)' "$out/ctest.log")
     [ $rc = 0 ] && record "tests (ctest)" ok "$result; $skipped skipped" ||

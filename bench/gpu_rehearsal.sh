@@ -28,8 +28,9 @@ cmake --build "$base/cpu" -j "$jobs" >"$base/cpu.build.log" 2>&1 || { tail -40 "
 echo "== rehearsal: bench/gpu_check.sh (CUDA-enabled build from the bundle alone)"
 rc=0
 # A CUDA build on 2 cores (CI) takes several minutes, and longer when the machine is busy.
-L2O_CHECK_BUILD="$base/gpu" L2O_CHECK_BUDGET=${L2O_CHECK_BUDGET:-1500} \
-  L2O_CHECK_BUILD_CAP=${L2O_CHECK_BUILD_CAP:-900} bash bench/gpu_check.sh "$out" || rc=$?
+L2O_CHECK_BUILD="$base/gpu" L2O_CHECK_BUDGET=${L2O_CHECK_BUDGET:-1800} \
+  L2O_CHECK_BUILD_CAP=${L2O_CHECK_BUILD_CAP:-900} L2O_CHECK_TEST_CAP=${L2O_CHECK_TEST_CAP:-450} \
+  bash bench/gpu_check.sh "$out" || rc=$?
 
 echo "== rehearsal: what the check must have said"
 bad=0
